@@ -1,0 +1,455 @@
+"""The per-app-context container: caches instances and runs their cleanups."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import TYPE_CHECKING, Any, Final
+
+from ._registry import (
+    APP_LAYER,
+    ASYNC_GENERATOR,
+    COROUTINE,
+    GENERATOR,
+    PLAIN,
+    VALUE,
+    RegisteredService,
+    Registry,
+    chain_for,
+    key_name,
+)
+from .exceptions import AsyncServiceError, ServiceCBVError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Generator, Hashable
+
+__all__ = ["Container", "ServicePing"]
+
+log = logging.getLogger("flask_servicecbv")
+
+_MISSING: Final = object()
+
+# What a cleanup entry holds, so that closing never inspects types.
+_GEN = 0  # a sync generator, parked at its yield
+_CM = 1  # an entered sync context manager
+_AGEN = 2  # an async generator, parked at its yield
+_ACM = 3  # an entered async context manager
+
+_Cleanup = tuple[int, Any, RegisteredService]
+
+
+def _chain_of(request_ctx: Any, app: object) -> tuple[str | None, ...]:
+    """
+    The lookup chain of a request context: its blueprints, then the app.
+    """
+    if request_ctx is None or request_ctx.app is not app:
+        return (APP_LAYER,)
+    return (*request_ctx.request.blueprints, APP_LAYER)
+
+
+class Container:
+    """
+    The services of one application context.
+
+    It creates each service at most once per providing layer, hands out the
+    same instance afterwards, and runs generator and context manager cleanups,
+    last in first out, when it is closed.
+    Flask closes it at ``teardown_appcontext``; get the current one through
+    :data:`flask_servicecbv.container`.
+
+    Args:
+        registry: The registry of the app.
+
+        chain:
+            The layers to search, innermost first; the app layer alone by
+            default.
+
+        request_ctx:
+            The request context *chain* was computed from, if any.
+    """
+
+    __slots__ = (
+        "_by_layer",
+        "_chain",
+        "_cleanups",
+        "_instances",
+        "_registry",
+        "_request_ctx",
+        "_resolved",
+    )
+
+    def __init__(
+        self,
+        registry: Registry,
+        chain: tuple[str | None, ...] = (APP_LAYER,),
+        request_ctx: object = None,
+    ) -> None:
+        self._registry = registry
+        self._chain = chain
+        self._request_ctx = request_ctx
+        self._resolved = registry.resolved(chain)
+        # key -> instance, for self._chain: the fast path.
+        self._instances: dict[Hashable, Any] = {}
+        # (layer, key) -> instance: one instance per providing layer, whatever
+        # chain asked for it.
+        self._by_layer: dict[tuple[str | None, Hashable], Any] = {}
+        self._cleanups: list[_Cleanup] = []
+
+    def __repr__(self) -> str:
+        chain = ", ".join(
+            "app" if layer is None else repr(layer) for layer in self._chain
+        )
+        return (
+            f"<Container chain=({chain}) instances={len(self._by_layer)} "
+            f"cleanups={len(self._cleanups)}>"
+        )
+
+    @property
+    def chain(self) -> tuple[str | None, ...]:
+        """
+        The layers this container searches, innermost first; ``None`` is the app.
+        """
+        return self._chain
+
+    def _rechain(self, chain: tuple[str | None, ...], request_ctx: object) -> None:
+        # A request context was pushed into an app context that already had a
+        # container: keep the instances, search the request's chain from now on.
+        self._request_ctx = request_ctx
+        if chain != self._chain:
+            self._chain = chain
+            self._resolved = self._registry.resolved(chain)
+            self._instances = {}
+
+    # -- sync ---------------------------------------------------------------
+
+    def get(self, *keys: Hashable, blueprint: str | None = None) -> Any:
+        """
+        Return the service for each of *keys*: one key gives the service,
+        several give a tuple of services in the same order.
+
+        Args:
+            keys: The keys the services were registered under.
+
+            blueprint:
+                Search the chain of this blueprint (for example
+                ``"api.v2"``) instead of the current one.
+
+        Raises:
+            ServiceNotFoundError: A key is in none of the searched layers.
+
+            AsyncServiceError: A service needs :meth:`aget`.
+        """
+        if blueprint is not None:
+            chain = chain_for(blueprint)
+            if len(keys) == 1:
+                return self._create(keys[0], chain)
+            return tuple([self._create(key, chain) for key in keys])
+        instances = self._instances
+        if len(keys) == 1:
+            instance = instances.get(keys[0], _MISSING)
+            if instance is _MISSING:
+                return self._create(keys[0], None)
+            return instance
+        result = []
+        for key in keys:
+            instance = instances.get(key, _MISSING)
+            result.append(self._create(key, None) if instance is _MISSING else instance)
+        return tuple(result)
+
+    def _find(
+        self, key: Hashable, chain: tuple[str | None, ...] | None
+    ) -> tuple[str | None, RegisteredService]:
+        resolved = self._resolved if chain is None else self._registry.resolved(chain)
+        found = resolved.get(key)
+        if found is None:
+            raise self._registry.not_found(key, self._chain if chain is None else chain)
+        return found
+
+    def _create(self, key: Hashable, chain: tuple[str | None, ...] | None) -> Any:
+        layer, svc = self._find(key, chain)
+        by_layer = (layer, key)
+        instance = self._by_layer.get(by_layer, _MISSING)
+        if instance is _MISSING:
+            instance = self._make(svc)
+            self._by_layer[by_layer] = instance
+        if chain is None:
+            self._instances[key] = instance
+        return instance
+
+    def _call(self, svc: RegisteredService) -> Any:
+        factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
+        return factory(self) if svc.takes_container else factory()
+
+    def _make(self, svc: RegisteredService) -> Any:
+        kind = svc.kind
+        if kind == GENERATOR:
+            gen: Generator[Any, None, None] = self._call(svc)
+            try:
+                instance = next(gen)
+            except StopIteration:
+                raise _no_yield(svc) from None
+            self._cleanups.append((_GEN, gen, svc))
+            return instance
+        if kind == PLAIN:
+            instance = self._call(svc)
+        elif kind == VALUE:
+            instance = svc.value
+        else:
+            msg = (
+                f"Service {key_name(svc.key)} has an async factory; "
+                f"use `await aget({key_name(svc.key)})` instead of get()."
+            )
+            raise AsyncServiceError(msg)
+        if svc.enter and isinstance(instance, AbstractContextManager):
+            cm = instance
+            instance = cm.__enter__()
+            self._cleanups.append((_CM, cm, svc))
+        return instance
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """
+        Run every cleanup, last in first out, and forget all instances.
+
+        A failing cleanup is logged on the ``flask_servicecbv`` logger and the
+        others still run.
+        Async cleanups cannot run here: each one is skipped with a warning,
+        after every sync cleanup has run; use :meth:`aclose` for them.
+
+        Args:
+            exc:
+                The exception that ended the application context, if any.
+                Context managers get it in ``__exit__`` and generator factories
+                see it raised at their ``yield``.
+        """
+        cleanups = self._reset()
+        skipped = []
+        for entry in reversed(cleanups):
+            if entry[0] >= _AGEN:
+                skipped.append(entry[2])
+            else:
+                _run_sync_cleanup(entry, exc)
+        for svc in skipped:
+            warnings.warn(
+                f"Skipped the async cleanup of {key_name(svc.key)}; "
+                "close the container with `await container.aclose()` instead.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _reset(self) -> list[_Cleanup]:
+        cleanups, self._cleanups = self._cleanups, []
+        self._instances = {}
+        self._by_layer = {}
+        return cleanups
+
+    # -- async --------------------------------------------------------------
+
+    async def aget(self, *keys: Hashable, blueprint: str | None = None) -> Any:
+        """
+        Like :meth:`get`, but also creates services with async factories
+        (coroutine functions, async generators, async context managers).
+        """
+        chain = None if blueprint is None else chain_for(blueprint)
+        result = []
+        for key in keys:
+            instance = self._instances.get(key, _MISSING) if chain is None else _MISSING
+            if instance is _MISSING:
+                instance = await self._acreate(key, chain)
+            result.append(instance)
+        return result[0] if len(keys) == 1 else tuple(result)
+
+    async def _acreate(
+        self, key: Hashable, chain: tuple[str | None, ...] | None
+    ) -> Any:
+        layer, svc = self._find(key, chain)
+        by_layer = (layer, key)
+        instance = self._by_layer.get(by_layer, _MISSING)
+        if instance is _MISSING:
+            instance = await self._amake(svc)
+            self._by_layer[by_layer] = instance
+        if chain is None:
+            self._instances[key] = instance
+        return instance
+
+    async def _amake(self, svc: RegisteredService) -> Any:
+        kind = svc.kind
+        if kind == ASYNC_GENERATOR:
+            agen: AsyncGenerator[Any, None] = self._call(svc)
+            try:
+                instance = await agen.__anext__()
+            except StopAsyncIteration:
+                raise _no_yield(svc) from None
+            self._cleanups.append((_AGEN, agen, svc))
+            return instance
+        if kind == COROUTINE:
+            instance = await self._call(svc)
+        elif (
+            kind == VALUE
+            and svc.enter
+            and isinstance(svc.value, AbstractAsyncContextManager)
+        ):
+            instance = svc.value
+        elif kind == PLAIN:
+            instance = self._call(svc)
+        else:
+            return self._make(svc)
+        if svc.enter and isinstance(instance, AbstractAsyncContextManager):
+            acm = instance
+            instance = await acm.__aenter__()
+            self._cleanups.append((_ACM, acm, svc))
+        elif svc.enter and isinstance(instance, AbstractContextManager):
+            cm = instance
+            instance = cm.__enter__()
+            self._cleanups.append((_CM, cm, svc))
+        return instance
+
+    async def aclose(self, exc: BaseException | None = None) -> None:
+        """
+        Like :meth:`close`, and also await async cleanups, in the same last in,
+        first out order.
+        """
+        for entry in reversed(self._reset()):
+            kind, obj, svc = entry
+            if kind < _AGEN:
+                _run_sync_cleanup(entry, exc)
+                continue
+            try:
+                if kind == _ACM:
+                    await obj.__aexit__(
+                        None if exc is None else type(exc),
+                        exc,
+                        None if exc is None else exc.__traceback__,
+                    )
+                elif exc is None:
+                    async for _ in obj:
+                        await obj.aclose()
+                        raise _yielded_twice(svc)
+                else:
+                    await _athrow(obj, exc, svc)
+            except Exception as e:  # noqa: BLE001 -- a cleanup must not stop others
+                if e is not exc:
+                    _log_cleanup_failure(svc)
+
+    # -- pings --------------------------------------------------------------
+
+    def get_pings(self, *, blueprint: str | None = None) -> list[ServicePing]:
+        """
+        Return a :class:`ServicePing` for every service with a ping that is
+        visible from this container's chain (or *blueprint*'s).
+        """
+        chain = self._chain if blueprint is None else chain_for(blueprint)
+        return [
+            ServicePing(self, svc, None if blueprint is None else blueprint)
+            for _, svc in self._registry.resolved(chain).values()
+            if svc.ping is not None
+        ]
+
+
+def _no_yield(svc: RegisteredService) -> ServiceCBVError:
+    msg = (
+        f"The generator factory of {key_name(svc.key)} returned without "
+        "yielding; it must yield the service exactly once."
+    )
+    return ServiceCBVError(msg)
+
+
+def _yielded_twice(svc: RegisteredService) -> ServiceCBVError:
+    msg = (
+        f"The generator factory of {key_name(svc.key)} yielded more than once; "
+        "it must yield the service exactly once."
+    )
+    return ServiceCBVError(msg)
+
+
+def _log_cleanup_failure(svc: RegisteredService) -> None:
+    # Only called from except blocks, so the traceback is at hand.
+    log.exception("Cleanup of service %s failed.", key_name(svc.key))  # noqa: LOG004
+
+
+def _run_sync_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
+    kind, obj, svc = entry
+    try:
+        if kind == _CM:
+            obj.__exit__(
+                None if exc is None else type(exc),
+                exc,
+                None if exc is None else exc.__traceback__,
+            )
+        elif exc is None:
+            # A for loop finishes a generator without creating StopIteration.
+            for _ in obj:
+                obj.close()
+                raise _yielded_twice(svc)
+        else:
+            try:
+                obj.throw(exc)
+            except StopIteration:
+                return
+            obj.close()
+            raise _yielded_twice(svc)
+    except Exception as e:  # noqa: BLE001 -- a cleanup must not stop the others
+        if e is not exc:
+            _log_cleanup_failure(svc)
+
+
+async def _athrow(agen: Any, exc: BaseException, svc: RegisteredService) -> None:
+    try:
+        await agen.athrow(exc)
+    except StopAsyncIteration:
+        return
+    await agen.aclose()
+    raise _yielded_twice(svc)
+
+
+class ServicePing:
+    """
+    Checks the health of one service: gets it and calls its ``ping``.
+
+    Returned by :func:`flask_servicecbv.get_pings`.
+    """
+
+    __slots__ = ("_blueprint", "_container", "_svc")
+
+    def __init__(
+        self, container: Container, svc: RegisteredService, blueprint: str | None
+    ) -> None:
+        self._container = container
+        self._svc = svc
+        self._blueprint = blueprint
+
+    def __repr__(self) -> str:
+        return f"<ServicePing {self.name}>"
+
+    @property
+    def name(self) -> str:
+        """
+        The name of the service: its key's ``module.QualName``.
+        """
+        return key_name(self._svc.key)
+
+    @property
+    def is_async(self) -> bool:
+        """
+        Whether the service or its ping is async, so that :meth:`aping` is needed.
+        """
+        return self._svc.is_async
+
+    def ping(self) -> None:
+        """
+        Get the service and call its ping with it; the ping's exception propagates.
+        """
+        svc = self._container.get(self._svc.key, blueprint=self._blueprint)
+        ping: Callable[[Any], object] = self._svc.ping  # type: ignore[assignment]
+        ping(svc)
+
+    async def aping(self) -> None:
+        """
+        Like :meth:`ping`, awaiting an async factory or ping.
+        """
+        svc = await self._container.aget(self._svc.key, blueprint=self._blueprint)
+        ping: Callable[[Any], object] = self._svc.ping  # type: ignore[assignment]
+        result = ping(svc)
+        if inspect.isawaitable(result):
+            await result

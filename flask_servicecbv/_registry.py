@@ -1,0 +1,321 @@
+"""The layered service registry: one layer for the app, one per blueprint name."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any
+
+from .exceptions import RegistrationError, ServiceNotFoundError
+
+__all__ = ["APP_LAYER", "RegisteredService", "Registry", "chain_for", "key_name"]
+
+log = logging.getLogger("flask_servicecbv")
+
+#: The name of the app layer in a lookup chain.
+APP_LAYER: None = None
+
+# How a registered service is produced. Decided once, at registration, so that
+# the request path never introspects a factory.
+VALUE = 0  # a ready value
+PLAIN = 1  # a callable returning the service (maybe a context manager)
+GENERATOR = 2  # a generator function: yields the service, cleans up after
+COROUTINE = 3  # an async function returning the service
+ASYNC_GENERATOR = 4  # an async generator function
+
+#: Names a factory's single parameter may have to receive the container.
+_CONTAINER_PARAM_NAMES = frozenset({"container", "svcs_container"})
+
+
+def key_name(key: object) -> str:
+    """
+    Return a readable name for a service *key*: ``module.QualName`` for classes
+    and NewTypes, the ``repr`` for anything else.
+    """
+    qualname = getattr(key, "__qualname__", None)
+    module = getattr(key, "__module__", None)
+    if isinstance(qualname, str) and isinstance(module, str):
+        if module == "builtins":
+            return qualname
+        return f"{module}.{qualname}"
+    return repr(key)
+
+
+def layer_name(layer: str | None) -> str:
+    """
+    Return how a layer is called in messages: ``the app`` or ``blueprint 'x'``.
+    """
+    return "the app" if layer is None else f"blueprint {layer!r}"
+
+
+def chain_for(blueprint: str | None) -> tuple[str | None, ...]:
+    """
+    Return the lookup chain of the blueprint named *blueprint*: innermost first,
+    the app layer last.
+    """
+    if blueprint is None:
+        return (APP_LAYER,)
+    parts = blueprint.split(".")
+    names = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+    return (*names, APP_LAYER)
+
+
+def _takes_container(factory: Callable[..., object]) -> bool:
+    """
+    Whether *factory* wants the container as its only argument: it has exactly
+    one parameter, named ``container`` (or ``svcs_container``) or annotated with
+    :class:`~flask_servicecbv.Container`.
+    """
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+    if len(params) != 1:
+        return False
+    param = params[0]
+    if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+        return False
+    if param.name in _CONTAINER_PARAM_NAMES:
+        return True
+    annotation = param.annotation
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] == "Container"
+    return getattr(annotation, "__name__", None) == "Container" and getattr(
+        annotation, "__module__", ""
+    ).startswith(("flask_servicecbv", "svcs"))
+
+
+def _kind_of(factory: Callable[..., object]) -> int:
+    if inspect.isasyncgenfunction(factory):
+        return ASYNC_GENERATOR
+    if inspect.iscoroutinefunction(factory):
+        return COROUTINE
+    if inspect.isgeneratorfunction(factory):
+        return GENERATOR
+    return PLAIN
+
+
+class RegisteredService:
+    """
+    One registration: a key, how to make its service, and its hooks.
+
+    Everything the request path needs is worked out here, once.
+    """
+
+    __slots__ = (
+        "enter",
+        "factory",
+        "is_async",
+        "key",
+        "kind",
+        "on_registry_close",
+        "ping",
+        "takes_container",
+        "value",
+    )
+
+    def __init__(
+        self,
+        key: Hashable,
+        *,
+        factory: object = None,
+        value: object = None,
+        enter: bool,
+        ping: object,
+        on_registry_close: object,
+    ) -> None:
+        try:
+            hash(key)
+        except TypeError:
+            msg = (
+                f"Service key {key!r} is not hashable; "
+                "use a class, a NewType or an Annotated alias as the key."
+            )
+            raise RegistrationError(msg) from None
+        if ping is not None and not callable(ping):
+            msg = f"The ping for {key_name(key)} must be callable, got {ping!r}."
+            raise RegistrationError(msg)
+        if on_registry_close is not None and not callable(on_registry_close):
+            msg = (
+                f"The on_registry_close callback for {key_name(key)} must be "
+                f"callable, got {on_registry_close!r}."
+            )
+            raise RegistrationError(msg)
+        self.key = key
+        self.enter = enter
+        self.ping: Callable[..., object] | None = ping
+        self.on_registry_close: Callable[[], object] | None = on_registry_close
+        self.value = value
+        if factory is None:
+            self.factory: Callable[..., object] | None = None
+            self.kind = VALUE
+            self.takes_container = False
+        else:
+            if not callable(factory):
+                msg = (
+                    f"The factory for {key_name(key)} must be callable, got "
+                    f"{factory!r}; use register_value() for a ready value."
+                )
+                raise RegistrationError(msg)
+            self.factory = factory
+            self.kind = _kind_of(factory)
+            self.takes_container = _takes_container(factory)
+        self.is_async = self.kind in (COROUTINE, ASYNC_GENERATOR) or (
+            ping is not None
+            and (inspect.iscoroutinefunction(ping) or inspect.isasyncgenfunction(ping))
+        )
+
+    def __repr__(self) -> str:
+        what = (
+            f"value={self.value!r}"
+            if self.kind == VALUE
+            else f"factory={getattr(self.factory, '__qualname__', self.factory)!r}"
+        )
+        return f"<RegisteredService {key_name(self.key)} {what}>"
+
+
+#: The resolved view of one chain: key -> (providing layer, registration).
+Resolved = dict[Hashable, tuple[str | None, RegisteredService]]
+
+
+class Registry:
+    """
+    The services of one app: the app layer and one layer per blueprint name.
+
+    Stored in ``app.extensions["servicecbv"]`` by :func:`~flask_servicecbv.init_app`.
+    Lookups go through :meth:`resolved`, which flattens a chain of layers into
+    one mapping the first time that chain is used after a change.
+    """
+
+    def __init__(self) -> None:
+        self._layers: dict[str | None, dict[Hashable, RegisteredService]] = {
+            APP_LAYER: {}
+        }
+        self._resolved: dict[tuple[str | None, ...], Resolved] = {}
+        self._on_close: list[RegisteredService] = []
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{layer_name(name)}: {len(layer)}" for name, layer in self._layers.items()
+        )
+        return f"<Registry {counts}>"
+
+    @property
+    def layers(self) -> dict[str | None, dict[Hashable, RegisteredService]]:
+        """
+        A copy of the layers: layer name (``None`` for the app) to its
+        registrations.
+        """
+        return {name: dict(layer) for name, layer in self._layers.items()}
+
+    def register(self, layer: str | None, svc: RegisteredService) -> None:
+        """
+        Put *svc* into *layer*, replacing what that layer had for its key.
+        """
+        self._layers.setdefault(layer, {})[svc.key] = svc
+        if svc.on_registry_close is not None and all(
+            other is not svc for other in self._on_close
+        ):
+            self._on_close.append(svc)
+        self._resolved = {}
+
+    def unregister(self, layer: str | None, key: Hashable) -> None:
+        """
+        Remove what *layer* has for *key*, if anything.
+        """
+        found = self._layers.get(layer, {}).pop(key, None)
+        if found is not None:
+            self._resolved = {}
+
+    def lookup(self, layer: str | None, key: Hashable) -> RegisteredService | None:
+        """
+        Return what *layer* itself has for *key*, or ``None``.
+        """
+        return self._layers.get(layer, {}).get(key)
+
+    def resolved(self, chain: tuple[str | None, ...]) -> Resolved:
+        """
+        Return the flattened view of *chain*: for each key, the innermost layer
+        that has it and its registration.
+        """
+        resolved = self._resolved.get(chain)
+        if resolved is None:
+            resolved = {}
+            for layer in reversed(chain):
+                for key, svc in self._layers.get(layer, {}).items():
+                    resolved[key] = (layer, svc)
+            self._resolved[chain] = resolved
+        return resolved
+
+    def not_found(
+        self, key: Hashable, chain: tuple[str | None, ...], *, where: str = ""
+    ) -> ServiceNotFoundError:
+        """
+        Build the error for *key* missing from *chain*.
+
+        *where* names the requester (a view attribute) when there is one.
+        """
+        searched = ", ".join(layer_name(layer) for layer in chain)
+        elsewhere = [
+            layer_name(name)
+            for name, layer in self._layers.items()
+            if key in layer and name not in chain
+        ]
+        hint = (
+            f"; {' and '.join(elsewhere)} {'has' if len(elsewhere) == 1 else 'have'}"
+            " it, so register it on one of the searched layers instead"
+            if elsewhere
+            else "; register it with register_factory() or register_value()"
+        )
+        msg = f"No service {key_name(key)}{where} in {searched}{hint}."
+        return ServiceNotFoundError(msg)
+
+    def _close_callbacks(self) -> Iterator[RegisteredService]:
+        callbacks, self._on_close = self._on_close, []
+        yield from reversed(callbacks)
+
+    def close(self) -> None:
+        """
+        Run every ``on_registry_close`` callback, last registered first.
+
+        A failing callback is logged and the others still run; an async one is
+        skipped with a warning, since it needs :meth:`aclose`.
+        """
+        for svc in self._close_callbacks():
+            callback = svc.on_registry_close
+            assert callback is not None  # noqa: S101 -- only these are listed
+            if inspect.iscoroutinefunction(callback):
+                warnings.warn(
+                    f"Skipped the async on_registry_close callback of "
+                    f"{key_name(svc.key)}; use aclose_registry() to run it.",
+                    stacklevel=3,
+                )
+                continue
+            try:
+                callback()
+            except Exception:
+                log.exception(
+                    "on_registry_close callback of %s failed.", key_name(svc.key)
+                )
+
+    async def aclose(self) -> None:
+        """
+        Like :meth:`close`, awaiting async callbacks.
+        """
+        for svc in self._close_callbacks():
+            callback = svc.on_registry_close
+            assert callback is not None  # noqa: S101 -- only these are listed
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    await _await(result)
+            except Exception:
+                log.exception(
+                    "on_registry_close callback of %s failed.", key_name(svc.key)
+                )
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

@@ -1,0 +1,508 @@
+"""Wiring into Flask: init_app, registration, lookups and test overrides."""
+
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
+
+from flask import Blueprint, Flask
+from flask.globals import _cv_app, _cv_request
+from werkzeug.local import LocalProxy
+
+from ._container import Container, ServicePing, _chain_of
+from ._registry import APP_LAYER, RegisteredService, Registry
+from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterator
+
+    from flask.ctx import AppContext
+    from flask.sansio.blueprints import BlueprintSetupState
+
+__all__ = [
+    "EXTENSION_KEY",
+    "aclose_registry",
+    "aget",
+    "close_registry",
+    "container",
+    "get",
+    "get_pings",
+    "init_app",
+    "override",
+    "overwrite_factory",
+    "overwrite_value",
+    "register_factory",
+    "register_value",
+    "registry",
+]
+
+#: Where :func:`init_app` keeps the :class:`~flask_servicecbv.Registry`.
+EXTENSION_KEY: Final = "servicecbv"
+
+# Where the current Container lives on ``g``.
+_G_KEY: Final = "_servicecbv"
+
+_NO_APP_CONTEXT: Final = (
+    "Working outside of application context: services live in an app context, "
+    "so push one with `with app.app_context():` (a request does it for you)."
+)
+
+T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+FlaskAppT = TypeVar("FlaskAppT", bound=Flask)
+
+# Registrations made on blueprints, applied whenever the blueprint is registered.
+_blueprint_services: weakref.WeakKeyDictionary[Blueprint, list[RegisteredService]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def init_app(app: FlaskAppT) -> FlaskAppT:
+    """
+    Install the service registry on *app* and close each app context's
+    container at ``teardown_appcontext``.
+
+    Calling it again for the same app changes nothing.
+
+    Returns:
+        The app, so that ``app = init_app(Flask(__name__))`` works.
+    """
+    if EXTENSION_KEY not in app.extensions:
+        app.extensions[EXTENSION_KEY] = Registry()
+        app.teardown_appcontext(_teardown)
+    return app
+
+
+def _registry_of(app: Flask) -> Registry:
+    reg: Registry | None = app.extensions.get(EXTENSION_KEY)
+    if reg is None:
+        msg = (
+            f"The app {app.name!r} has no service registry; "
+            "call flask_servicecbv.init_app(app) first."
+        )
+        raise NotInitializedError(msg)
+    return reg
+
+
+def _teardown(exc: BaseException | None) -> None:
+    ctx = _cv_app.get(None)
+    if ctx is not None:
+        cont: Container | None = ctx.g.__dict__.pop(_G_KEY, None)
+        if cont is not None:
+            cont.close(exc)
+
+
+# -- registration ----------------------------------------------------------
+
+
+def register_factory(
+    target: Flask | Blueprint,
+    key: Hashable,
+    factory: Callable[..., Any],
+    *,
+    enter: bool = True,
+    ping: Callable[..., Any] | None = None,
+    on_registry_close: Callable[[], Any] | None = None,
+) -> None:
+    """
+    Register *factory* to make the service for *key*.
+
+    Args:
+        target:
+            The app, or a blueprint: a blueprint's registrations apply to every
+            app it is registered on, under every name it gets there (nested
+            blueprints under their dotted names), and win over the app's in
+            that blueprint's requests.
+
+        key: Anything hashable: a class, a ``NewType``, an ``Annotated`` alias.
+
+        factory:
+            A callable returning the service, or a generator (async generator)
+            function that yields it once and cleans up after the ``yield``.
+            A factory whose only parameter is named ``container`` (or
+            annotated :class:`Container`) is called with the container.
+
+        enter:
+            Enter a context manager the factory returns, and exit it at
+            teardown.
+
+        ping: Called with the service to check its health; see :func:`get_pings`.
+
+        on_registry_close: Called by :func:`close_registry`.
+
+    Raises:
+        RegistrationError:
+            *key* is not hashable, *factory* is not callable, or the blueprint
+            is already registered on an app.
+
+        NotInitializedError: *target* is an app without :func:`init_app`.
+    """
+    _register(
+        target,
+        RegisteredService(
+            key,
+            factory=factory,
+            enter=enter,
+            ping=ping,
+            on_registry_close=on_registry_close,
+        ),
+    )
+
+
+def register_value(
+    target: Flask | Blueprint,
+    key: Hashable,
+    value: object,
+    *,
+    enter: bool = False,
+    ping: Callable[..., Any] | None = None,
+    on_registry_close: Callable[[], Any] | None = None,
+) -> None:
+    """
+    Register a ready *value* as the service for *key*.
+
+    Arguments are those of :func:`register_factory`; with ``enter=True`` a value
+    that is a context manager is entered once per app context and exited at
+    its teardown.
+    """
+    _register(
+        target,
+        RegisteredService(
+            key,
+            value=value,
+            enter=enter,
+            ping=ping,
+            on_registry_close=on_registry_close,
+        ),
+    )
+
+
+def _register(target: object, svc: RegisteredService) -> None:
+    if isinstance(target, Flask):
+        _registry_of(target).register(APP_LAYER, svc)
+        return
+    if not isinstance(target, Blueprint):
+        msg = (
+            f"Services are registered on a Flask app or a Blueprint, not on {target!r}."
+        )
+        raise RegistrationError(msg)
+    if target._got_registered_once:  # noqa: SLF001 -- Flask has no public flag
+        msg = (
+            f"Blueprint {target.name!r} is already registered on an app; "
+            "register its services before app.register_blueprint(), or use "
+            "overwrite_factory(..., blueprint=...) in tests."
+        )
+        raise RegistrationError(msg)
+    pending = _blueprint_services.get(target)
+    if pending is None:
+        pending = _blueprint_services[target] = []
+        target.record(_apply_blueprint_services(pending))
+    pending.append(svc)
+
+
+def _apply_blueprint_services(
+    pending: list[RegisteredService],
+) -> Callable[[BlueprintSetupState], None]:
+    def apply(state: BlueprintSetupState) -> None:
+        name = f"{state.name_prefix}.{state.name}".lstrip(".")
+        reg = state.app.extensions.get(EXTENSION_KEY)
+        if reg is None:
+            msg = (
+                f"Blueprint {name!r} has services but the app "
+                f"{state.app.name!r} has no service registry; call "
+                "flask_servicecbv.init_app(app) before app.register_blueprint()."
+            )
+            raise NotInitializedError(msg)
+        for svc in pending:
+            reg.register(name, svc)
+
+    return apply
+
+
+# -- the current container -------------------------------------------------
+
+
+def _container_for(ctx: AppContext) -> Container:
+    reg = _registry_of(ctx.app)
+    request_ctx = _cv_request.get(None)
+    chain = _chain_of(request_ctx, ctx.app)
+    store = ctx.g.__dict__
+    cont: Container | None = store.get(_G_KEY)
+    if cont is None:
+        cont = store[_G_KEY] = Container(reg, chain, request_ctx)
+    else:
+        cont._rechain(chain, request_ctx)  # noqa: SLF001 -- our own class
+    return cont
+
+
+def _current_container() -> Container:
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise NoAppContextError(_NO_APP_CONTEXT)
+    cont: Container | None = ctx.g.__dict__.get(_G_KEY)
+    if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
+        return _container_for(ctx)
+    return cont
+
+
+def _current_registry() -> Registry:
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise NoAppContextError(_NO_APP_CONTEXT)
+    return _registry_of(ctx.app)
+
+
+#: The :class:`Container` of the current app context, created on first use.
+container: Container = cast("Container", LocalProxy(_current_container))
+
+#: The :class:`Registry` of the current app.
+registry: Registry = cast("Registry", LocalProxy(_current_registry))
+
+
+@overload
+def get(key: type[T1], /, *, blueprint: str | None = None) -> T1: ...
+@overload
+def get(
+    key1: type[T1], key2: type[T2], /, *, blueprint: str | None = None
+) -> tuple[T1, T2]: ...
+@overload
+def get(
+    key1: type[T1],
+    key2: type[T2],
+    key3: type[T3],
+    /,
+    *,
+    blueprint: str | None = None,
+) -> tuple[T1, T2, T3]: ...
+@overload
+def get(
+    key1: type[T1],
+    key2: type[T2],
+    key3: type[T3],
+    key4: type[T4],
+    /,
+    *,
+    blueprint: str | None = None,
+) -> tuple[T1, T2, T3, T4]: ...
+@overload
+def get(
+    key1: type[T1],
+    key2: type[T2],
+    key3: type[T3],
+    key4: type[T4],
+    key5: type[T5],
+    /,
+    *,
+    blueprint: str | None = None,
+) -> tuple[T1, T2, T3, T4, T5]: ...
+@overload
+def get(*keys: Hashable, blueprint: str | None = None) -> Any: ...
+def get(*keys: Any, blueprint: str | None = None) -> Any:
+    """
+    Return the service registered under each of *keys*, from the current app
+    context's container.
+
+    One key gives its service; several give their services in order, so that
+    ``db, cache = get(Database, Cache)`` works.
+    In a request, the request's blueprints are searched innermost first, then
+    the app; outside one, *blueprint* names the blueprint whose chain to
+    search, and without it only the app layer is.
+
+    Raises:
+        ServiceNotFoundError: No searched layer has a key.
+
+        AsyncServiceError: A service has an async factory; use :func:`aget`.
+
+        NoAppContextError: There is no application context.
+    """
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise NoAppContextError(_NO_APP_CONTEXT)
+    cont: Container | None = ctx.g.__dict__.get(_G_KEY)
+    if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
+        cont = _container_for(ctx)
+    return cont.get(*keys, blueprint=blueprint)
+
+
+@overload
+async def aget(key: type[T1], /, *, blueprint: str | None = None) -> T1: ...
+@overload
+async def aget(
+    key1: type[T1], key2: type[T2], /, *, blueprint: str | None = None
+) -> tuple[T1, T2]: ...
+@overload
+async def aget(
+    key1: type[T1],
+    key2: type[T2],
+    key3: type[T3],
+    /,
+    *,
+    blueprint: str | None = None,
+) -> tuple[T1, T2, T3]: ...
+@overload
+async def aget(*keys: Hashable, blueprint: str | None = None) -> Any: ...
+async def aget(*keys: Any, blueprint: str | None = None) -> Any:
+    """
+    Like :func:`get`, and also creates services with async factories.
+    """
+    return await _current_container().aget(*keys, blueprint=blueprint)
+
+
+def get_pings(*, blueprint: str | None = None) -> list[ServicePing]:
+    """
+    Return a :class:`ServicePing` for every service with a ping that is visible
+    from the current chain (or from *blueprint*'s).
+    """
+    return _current_container().get_pings(blueprint=blueprint)
+
+
+def close_registry(app: Flask) -> None:
+    """
+    Run the ``on_registry_close`` callbacks of *app*'s services, last
+    registered first; failures are logged and the others still run.
+    Async callbacks are skipped with a warning: use :func:`aclose_registry`.
+    """
+    _registry_of(app).close()
+
+
+async def aclose_registry(app: Flask) -> None:
+    """
+    Like :func:`close_registry`, awaiting async callbacks.
+    """
+    await _registry_of(app).aclose()
+
+
+# -- tests -----------------------------------------------------------------
+
+
+def _check_layer(app: Flask, blueprint: str | None) -> None:
+    if blueprint is not None and blueprint not in app.blueprints:
+        known = ", ".join(repr(name) for name in sorted(app.blueprints)) or "none"
+        msg = (
+            f"No blueprint named {blueprint!r} is registered on the app "
+            f"(registered: {known}); use its full dotted name."
+        )
+        raise RegistrationError(msg)
+
+
+def _replace(
+    blueprint: str | None, svc: RegisteredService | None, key: Hashable
+) -> None:
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        raise NoAppContextError(_NO_APP_CONTEXT)
+    app = ctx.app
+    _check_layer(app, blueprint)
+    reg = _registry_of(app)
+    if svc is None:
+        reg.unregister(blueprint, key)
+    else:
+        reg.register(blueprint, svc)
+    cont: Container | None = ctx.g.__dict__.pop(_G_KEY, None)
+    if cont is not None:
+        cont.close()
+
+
+def overwrite_factory(
+    key: Hashable,
+    factory: Callable[..., Any],
+    *,
+    blueprint: str | None = None,
+    enter: bool = True,
+    ping: Callable[..., Any] | None = None,
+    on_registry_close: Callable[[], Any] | None = None,
+) -> None:
+    """
+    Replace the factory for *key* in the current app's layer, or in the layer
+    of the registered blueprint named *blueprint*, and reset the current
+    container, running its cleanups.
+
+    Meant for tests; must run in an app context.
+    """
+    _replace(
+        blueprint,
+        RegisteredService(
+            key,
+            factory=factory,
+            enter=enter,
+            ping=ping,
+            on_registry_close=on_registry_close,
+        ),
+        key,
+    )
+
+
+def overwrite_value(
+    key: Hashable,
+    value: object,
+    *,
+    blueprint: str | None = None,
+    enter: bool = False,
+    ping: Callable[..., Any] | None = None,
+    on_registry_close: Callable[[], Any] | None = None,
+) -> None:
+    """
+    Like :func:`overwrite_factory`, with a ready *value*.
+    """
+    _replace(
+        blueprint,
+        RegisteredService(
+            key,
+            value=value,
+            enter=enter,
+            ping=ping,
+            on_registry_close=on_registry_close,
+        ),
+        key,
+    )
+
+
+_UNSET: Final = object()
+
+
+@contextmanager
+def override(
+    key: Hashable,
+    *,
+    value: object = _UNSET,
+    factory: Callable[..., Any] | None = None,
+    blueprint: str | None = None,
+    enter: bool | None = None,
+    ping: Callable[..., Any] | None = None,
+) -> Iterator[None]:
+    """
+    Replace the registration of *key* for the duration of a ``with`` block,
+    then restore the previous one (or its absence), even if the block raises.
+
+    Give exactly one of *value* and *factory*; *blueprint* picks a
+    blueprint's layer instead of the app's.
+    The current container is reset on entry and on exit.
+    Must run in an app context.
+    """
+    if (value is _UNSET) == (factory is None):
+        msg = f"Give override({key!r}) exactly one of value= and factory=."
+        raise RegistrationError(msg)
+    new = (
+        RegisteredService(
+            key, value=value, enter=bool(enter), ping=ping, on_registry_close=None
+        )
+        if factory is None
+        else RegisteredService(
+            key,
+            factory=factory,
+            enter=True if enter is None else enter,
+            ping=ping,
+            on_registry_close=None,
+        )
+    )
+    previous = _current_registry().lookup(blueprint, key)
+    _replace(blueprint, new, key)
+    try:
+        yield
+    finally:
+        _replace(blueprint, previous, key)
