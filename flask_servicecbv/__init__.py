@@ -5,6 +5,8 @@ from __future__ import annotations
 from . import exceptions
 from ._container import Container, ServicePing
 from ._registry import RegisteredService, Registry
+from .checks import UnresolvedService, check_services
+from .config import APP_SERVICES, Service
 from .exceptions import ServiceCBVError, ServiceNotFoundError
 from .extension import (
     aclose_registry,
@@ -21,16 +23,26 @@ from .extension import (
     register_value,
     registry,
 )
+from .health import HealthView
+from .views import ServiceAttr, ServiceMixin, ServiceView
 
 __all__ = [
+    "APP_SERVICES",
     "Container",
+    "HealthView",
     "RegisteredService",
     "Registry",
+    "Service",
+    "ServiceAttr",
     "ServiceCBVError",
+    "ServiceMixin",
     "ServiceNotFoundError",
     "ServicePing",
+    "ServiceView",
+    "UnresolvedService",
     "aclose_registry",
     "aget",
+    "check_services",
     "close_registry",
     "container",
     "exceptions",

@@ -23,7 +23,7 @@ from ._registry import (
 from .exceptions import AsyncServiceError, ServiceCBVError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Generator, Hashable
+    from collections.abc import AsyncGenerator, Callable, Generator
 
 __all__ = ["Container", "ServicePing"]
 
@@ -91,10 +91,10 @@ class Container:
         self._request_ctx = request_ctx
         self._resolved = registry.resolved(chain)
         # key -> instance, for self._chain: the fast path.
-        self._instances: dict[Hashable, Any] = {}
+        self._instances: dict[object, Any] = {}
         # (layer, key) -> instance: one instance per providing layer, whatever
         # chain asked for it.
-        self._by_layer: dict[tuple[str | None, Hashable], Any] = {}
+        self._by_layer: dict[tuple[str | None, object], Any] = {}
         self._cleanups: list[_Cleanup] = []
 
     def __repr__(self) -> str:
@@ -124,7 +124,7 @@ class Container:
 
     # -- sync ---------------------------------------------------------------
 
-    def get(self, *keys: Hashable, blueprint: str | None = None) -> Any:
+    def get(self, *keys: object, blueprint: str | None = None) -> Any:
         """
         Return the service for each of *keys*: one key gives the service,
         several give a tuple of services in the same order.
@@ -159,7 +159,7 @@ class Container:
         return tuple(result)
 
     def _find(
-        self, key: Hashable, chain: tuple[str | None, ...] | None
+        self, key: object, chain: tuple[str | None, ...] | None
     ) -> tuple[str | None, RegisteredService]:
         resolved = self._resolved if chain is None else self._registry.resolved(chain)
         found = resolved.get(key)
@@ -167,7 +167,7 @@ class Container:
             raise self._registry.not_found(key, self._chain if chain is None else chain)
         return found
 
-    def _create(self, key: Hashable, chain: tuple[str | None, ...] | None) -> Any:
+    def _create(self, key: object, chain: tuple[str | None, ...] | None) -> Any:
         layer, svc = self._find(key, chain)
         by_layer = (layer, key)
         instance = self._by_layer.get(by_layer, _MISSING)
@@ -246,7 +246,7 @@ class Container:
 
     # -- async --------------------------------------------------------------
 
-    async def aget(self, *keys: Hashable, blueprint: str | None = None) -> Any:
+    async def aget(self, *keys: object, blueprint: str | None = None) -> Any:
         """
         Like :meth:`get`, but also creates services with async factories
         (coroutine functions, async generators, async context managers).
@@ -260,9 +260,7 @@ class Container:
             result.append(instance)
         return result[0] if len(keys) == 1 else tuple(result)
 
-    async def _acreate(
-        self, key: Hashable, chain: tuple[str | None, ...] | None
-    ) -> Any:
+    async def _acreate(self, key: object, chain: tuple[str | None, ...] | None) -> Any:
         layer, svc = self._find(key, chain)
         by_layer = (layer, key)
         instance = self._by_layer.get(by_layer, _MISSING)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Hashable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_origin
 
 from .exceptions import RegistrationError, ServiceNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = ["APP_LAYER", "RegisteredService", "Registry", "chain_for", "key_name"]
 
@@ -36,7 +38,13 @@ def key_name(key: object) -> str:
     """
     qualname = getattr(key, "__qualname__", None)
     module = getattr(key, "__module__", None)
-    if isinstance(qualname, str) and isinstance(module, str):
+    # Aliases such as Annotated[Conn, "ro"] or list[int] pass __qualname__ on
+    # from their origin: only their repr tells them apart.
+    if (
+        isinstance(qualname, str)
+        and isinstance(module, str)
+        and get_origin(key) is None
+    ):
         if module == "builtins":
             return qualname
         return f"{module}.{qualname}"
@@ -118,7 +126,7 @@ class RegisteredService:
 
     def __init__(
         self,
-        key: Hashable,
+        key: object,
         *,
         factory: object = None,
         value: object = None,
@@ -177,7 +185,7 @@ class RegisteredService:
 
 
 #: The resolved view of one chain: key -> (providing layer, registration).
-Resolved = dict[Hashable, tuple[str | None, RegisteredService]]
+Resolved = dict[object, tuple[str | None, RegisteredService]]
 
 
 class Registry:
@@ -190,7 +198,7 @@ class Registry:
     """
 
     def __init__(self) -> None:
-        self._layers: dict[str | None, dict[Hashable, RegisteredService]] = {
+        self._layers: dict[str | None, dict[object, RegisteredService]] = {
             APP_LAYER: {}
         }
         self._resolved: dict[tuple[str | None, ...], Resolved] = {}
@@ -203,7 +211,7 @@ class Registry:
         return f"<Registry {counts}>"
 
     @property
-    def layers(self) -> dict[str | None, dict[Hashable, RegisteredService]]:
+    def layers(self) -> dict[str | None, dict[object, RegisteredService]]:
         """
         A copy of the layers: layer name (``None`` for the app) to its
         registrations.
@@ -221,7 +229,7 @@ class Registry:
             self._on_close.append(svc)
         self._resolved = {}
 
-    def unregister(self, layer: str | None, key: Hashable) -> None:
+    def unregister(self, layer: str | None, key: object) -> None:
         """
         Remove what *layer* has for *key*, if anything.
         """
@@ -229,7 +237,7 @@ class Registry:
         if found is not None:
             self._resolved = {}
 
-    def lookup(self, layer: str | None, key: Hashable) -> RegisteredService | None:
+    def lookup(self, layer: str | None, key: object) -> RegisteredService | None:
         """
         Return what *layer* itself has for *key*, or ``None``.
         """
@@ -250,7 +258,7 @@ class Registry:
         return resolved
 
     def not_found(
-        self, key: Hashable, chain: tuple[str | None, ...], *, where: str = ""
+        self, key: object, chain: tuple[str | None, ...], *, where: str = ""
     ) -> ServiceNotFoundError:
         """
         Build the error for *key* missing from *chain*.

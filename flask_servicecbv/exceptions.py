@@ -4,10 +4,13 @@ from __future__ import annotations
 
 __all__ = [
     "AsyncServiceError",
+    "ConfigurationError",
     "NoAppContextError",
     "NotInitializedError",
     "RegistrationError",
+    "ServiceAttributeError",
     "ServiceCBVError",
+    "ServiceDeclarationError",
     "ServiceNotFoundError",
 ]
 
@@ -53,4 +56,27 @@ class AsyncServiceError(ServiceCBVError, TypeError):
     """
     Raised when :func:`flask_servicecbv.get` meets a service that can only be
     created or cleaned up asynchronously; use :func:`flask_servicecbv.aget`.
+    """
+
+
+class ServiceDeclarationError(ServiceCBVError, TypeError):
+    """
+    Raised when a class declares its services wrongly: a name that is not an
+    identifier, a name that clashes with an attribute, an unhashable key.
+    """
+
+
+class ConfigurationError(ServiceCBVError, ValueError):
+    """
+    Raised by :func:`flask_servicecbv.init_app` when ``app.config["SERVICES"]``
+    names an unknown class, fails to import, has the wrong shape, or gives
+    arguments the class's constructor rejects.
+    """
+
+
+class ServiceAttributeError(ServiceCBVError, AttributeError):
+    """
+    Raised when code assigns to, or asks a view for, a service attribute that
+    cannot take it: service attributes are read-only, and
+    :meth:`~flask_servicecbv.ServiceMixin.aservice` only knows declared names.
     """

@@ -15,7 +15,7 @@ from ._registry import APP_LAYER, RegisteredService, Registry
 from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator
+    from collections.abc import Callable, Iterator
 
     from flask.ctx import AppContext
     from flask.sansio.blueprints import BlueprintSetupState
@@ -102,7 +102,7 @@ def _teardown(exc: BaseException | None) -> None:
 
 def register_factory(
     target: Flask | Blueprint,
-    key: Hashable,
+    key: object,
     factory: Callable[..., Any],
     *,
     enter: bool = True,
@@ -156,7 +156,7 @@ def register_factory(
 
 def register_value(
     target: Flask | Blueprint,
-    key: Hashable,
+    key: object,
     value: object,
     *,
     enter: bool = False,
@@ -301,7 +301,7 @@ def get(
     blueprint: str | None = None,
 ) -> tuple[T1, T2, T3, T4, T5]: ...
 @overload
-def get(*keys: Hashable, blueprint: str | None = None) -> Any: ...
+def get(*keys: object, blueprint: str | None = None) -> Any: ...
 def get(*keys: Any, blueprint: str | None = None) -> Any:
     """
     Return the service registered under each of *keys*, from the current app
@@ -345,7 +345,7 @@ async def aget(
     blueprint: str | None = None,
 ) -> tuple[T1, T2, T3]: ...
 @overload
-async def aget(*keys: Hashable, blueprint: str | None = None) -> Any: ...
+async def aget(*keys: object, blueprint: str | None = None) -> Any: ...
 async def aget(*keys: Any, blueprint: str | None = None) -> Any:
     """
     Like :func:`get`, and also creates services with async factories.
@@ -390,9 +390,7 @@ def _check_layer(app: Flask, blueprint: str | None) -> None:
         raise RegistrationError(msg)
 
 
-def _replace(
-    blueprint: str | None, svc: RegisteredService | None, key: Hashable
-) -> None:
+def _replace(blueprint: str | None, svc: RegisteredService | None, key: object) -> None:
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
@@ -409,7 +407,7 @@ def _replace(
 
 
 def overwrite_factory(
-    key: Hashable,
+    key: object,
     factory: Callable[..., Any],
     *,
     blueprint: str | None = None,
@@ -438,7 +436,7 @@ def overwrite_factory(
 
 
 def overwrite_value(
-    key: Hashable,
+    key: object,
     value: object,
     *,
     blueprint: str | None = None,
@@ -467,7 +465,7 @@ _UNSET: Final = object()
 
 @contextmanager
 def override(
-    key: Hashable,
+    key: object,
     *,
     value: object = _UNSET,
     factory: Callable[..., Any] | None = None,

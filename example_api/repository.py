@@ -1,0 +1,45 @@
+"""Bookmarks stored in the database service."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask_servicecbv import Container
+
+
+class BookmarkRepository:
+    """Reads and writes bookmarks through one connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every bookmark, oldest first."""
+        rows = self.conn.execute("SELECT id, url, title FROM bookmark ORDER BY id")
+        return [dict(row) for row in rows]
+
+    def get(self, bookmark_id: int) -> dict[str, Any] | None:
+        """One bookmark, or None."""
+        row = self.conn.execute(
+            "SELECT id, url, title FROM bookmark WHERE id = ?", (bookmark_id,)
+        ).fetchone()
+        return None if row is None else dict(row)
+
+    def add(self, url: str, title: str) -> dict[str, Any]:
+        """Store a bookmark and return it with its id."""
+        cur = self.conn.execute(
+            "INSERT INTO bookmark (url, title) VALUES (?, ?)", (url, title)
+        )
+        return {"id": cur.lastrowid, "url": url, "title": title}
+
+    def delete(self, bookmark_id: int) -> bool:
+        """Delete a bookmark; False if there was none."""
+        cur = self.conn.execute("DELETE FROM bookmark WHERE id = ?", (bookmark_id,))
+        return cur.rowcount > 0
+
+
+def make_repository(container: Container) -> BookmarkRepository:
+    """The repository uses the connection of the same app context."""
+    return BookmarkRepository(container.get(sqlite3.Connection))

@@ -1,0 +1,77 @@
+"""The ``flask services`` commands: list the wiring and check it."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from ._registry import chain_for, key_name, layer_name
+from .checks import check_services
+from .extension import _registry_of
+from .views import ServiceMixin
+
+__all__ = ["services_cli"]
+
+#: ``flask services``: installed on the app by :func:`~flask_servicecbv.init_app`.
+services_cli = AppGroup("services", help="Inspect the app's services.")
+
+
+def _describe(obj: object) -> str:
+    if obj is None:
+        return "-"
+    return getattr(obj, "__qualname__", None) or repr(obj)
+
+
+@services_cli.command("list")
+def list_command() -> None:
+    """
+    Print each layer's services, then where each blueprint's keys come from.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    registry = _registry_of(app)
+    layers = registry.layers
+    for name, layer in layers.items():
+        click.echo(f"{layer_name(name).capitalize()}:")
+        if not layer:
+            click.echo("  (no services)")
+        for key, svc in layer.items():
+            made_by = (
+                f"value {_describe(svc.value)}"
+                if svc.factory is None
+                else f"factory {_describe(svc.factory)}"
+            )
+            click.echo(f"  {key_name(key)}: {made_by}, ping {_describe(svc.ping)}")
+    for blueprint in sorted(app.blueprints):
+        click.echo(f"Blueprint {blueprint!r} resolves:")
+        resolved = registry.resolved(chain_for(blueprint))
+        for key, (provider, _) in resolved.items():
+            click.echo(f"  {key_name(key)} <- {layer_name(provider)}")
+
+
+@services_cli.command("check")
+def check_command() -> None:
+    """
+    Check that every service a view declares resolves from its endpoint's
+    blueprint chain; exit with status 1 if one does not.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    missing = check_services(app)
+    for item in missing:
+        searched = ", ".join(layer_name(layer) for layer in item.chain)
+        click.echo(
+            f"{item.endpoint}: {item.attribute} = {key_name(item.key)} "
+            f"is not in {searched}",
+            err=True,
+        )
+    if missing:
+        click.echo(f"{len(missing)} service attribute(s) do not resolve.", err=True)
+        raise SystemExit(1)
+    views = [
+        view.view_class
+        for view in app.view_functions.values()
+        if isinstance(getattr(view, "view_class", None), type)
+        and issubclass(view.view_class, ServiceMixin)
+    ]
+    attributes = sum(len(view.service_attributes) for view in views)
+    click.echo(f"All {attributes} service attributes of {len(views)} views resolve.")

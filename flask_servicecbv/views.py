@@ -1,0 +1,281 @@
+"""Class-based views that declare the services they use."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import keyword
+from collections.abc import Callable, Coroutine, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic, TypeVar, overload
+
+from flask.globals import _cv_app, _cv_request
+from flask.views import MethodView, http_method_funcs
+
+from ._container import _MISSING
+from ._registry import key_name
+from .exceptions import (
+    AsyncServiceError,
+    NoAppContextError,
+    ServiceAttributeError,
+    ServiceDeclarationError,
+    ServiceNotFoundError,
+)
+from .extension import _G_KEY, _NO_APP_CONTEXT, _container_for, _current_container
+
+__all__ = ["ServiceAttr", "ServiceMixin", "ServiceView"]
+
+T = TypeVar("T")
+
+# Names a service attribute may not take although no base class defines them:
+# MethodView dispatches HTTP methods by these names.
+_RESERVED = frozenset(http_method_funcs)
+
+# The services a class itself declares, kept on each class.
+_OWN = "_servicecbv_own"
+
+
+class ServiceAttr(Generic[T]):
+    """
+    A service as a typed, read-only attribute of a view.
+
+    ``db = ServiceAttr(Connection)`` in the body of a :class:`ServiceMixin`
+    subclass does what ``services = {"db": Connection}`` does, and lets type
+    checkers know that ``self.db`` is a ``Connection``.
+    Each access resolves through the current app context's container and the
+    request's blueprint chain, so the service is created at most once per app
+    context and not at all if the attribute is never read.
+
+    Args:
+        key: The key the service is registered under.
+    """
+
+    __slots__ = ("key", "name", "owner")
+
+    @overload
+    def __init__(self: ServiceAttr[T], key: type[T]) -> None: ...
+    @overload
+    def __init__(self: ServiceAttr[Any], key: object) -> None: ...
+    def __init__(self, key: object) -> None:
+        _check_key(key, "ServiceAttr()")
+        self.key = key
+        self.name = "?"
+        self.owner: type | None = None
+
+    def __repr__(self) -> str:
+        return f"<ServiceAttr {self.name}: {key_name(self.key)}>"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.owner = owner
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> ServiceAttr[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> T: ...
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        # The request path: no proxies, no introspection, a dict lookup when
+        # the service was already made in this app context.
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            raise NoAppContextError(_NO_APP_CONTEXT)
+        cont = ctx.g.__dict__.get(_G_KEY)
+        if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
+            cont = _container_for(ctx)
+        service = cont._instances.get(self.key, _MISSING)  # noqa: SLF001
+        if service is _MISSING:
+            try:
+                service = cont._create(self.key, None)  # noqa: SLF001
+            except ServiceNotFoundError:
+                raise cont._registry.not_found(  # noqa: SLF001
+                    self.key, cont.chain, where=self._where(instance)
+                ) from None
+            except AsyncServiceError:
+                raise self._needs_await(instance) from None
+        return service
+
+    def __set__(self, instance: object, value: object) -> None:
+        msg = (
+            f"{self._where(instance).removeprefix(' for ')} is a service and "
+            "cannot be assigned; replace it with overwrite_value() or override()."
+        )
+        raise ServiceAttributeError(msg)
+
+    def _where(self, instance: object) -> str:
+        return f" for {type(instance).__qualname__}.{self.name}"
+
+    def _needs_await(self, instance: object) -> AsyncServiceError:
+        msg = (
+            f"Service {key_name(self.key)}{self._where(instance)} has an async "
+            f"factory; use `await self.aservice({self.name!r})`."
+        )
+        return AsyncServiceError(msg)
+
+
+def _check_key(key: object, where: str) -> None:
+    try:
+        hash(key)
+    except TypeError:
+        msg = (
+            f"{where}: the service key {key!r} is not hashable; "
+            "use a class, a NewType or an Annotated alias."
+        )
+        raise ServiceDeclarationError(msg) from None
+
+
+def _check_name(cls: type, name: object) -> None:
+    where = f"{cls.__qualname__}.services"
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        msg = f"{where}: {name!r} is not a valid attribute name; use an identifier."
+        raise ServiceDeclarationError(msg)
+    if name.startswith("__") or name in _RESERVED:
+        msg = f"{where}: {name!r} is reserved for Python or HTTP dispatch; rename it."
+        raise ServiceDeclarationError(msg)
+    for klass in cls.__mro__:
+        found = klass.__dict__.get(name, _MISSING)
+        if found is not _MISSING and not (
+            klass is not cls and isinstance(found, ServiceAttr)
+        ):
+            msg = (
+                f"{where}: {name!r} clashes with {klass.__qualname__}.{name}; "
+                "give the service another name."
+            )
+            raise ServiceDeclarationError(msg)
+
+
+def _own_services(cls: type) -> dict[str, object]:
+    own: dict[str, object] = {}
+    declared = cls.__dict__.get("services", None)
+    if declared is not None:
+        if not isinstance(declared, Mapping):
+            msg = (
+                f"{cls.__qualname__}.services must map attribute names to "
+                f"service keys, got {type(declared).__name__}."
+            )
+            raise ServiceDeclarationError(msg)
+        for name, key in declared.items():
+            _check_name(cls, name)
+            _check_key(key, f"{cls.__qualname__}.services[{name!r}]")
+            attr: ServiceAttr[Any] = ServiceAttr(key)
+            setattr(cls, name, attr)
+            attr.__set_name__(cls, name)
+            own[name] = key
+    for name, value in list(cls.__dict__.items()):
+        if isinstance(value, ServiceAttr) and name not in own:
+            if name in _RESERVED:
+                _check_name(cls, name)
+            for base in cls.__mro__[1:]:
+                found = base.__dict__.get(name, _MISSING)
+                if found is not _MISSING and not isinstance(found, ServiceAttr):
+                    msg = (
+                        f"{cls.__qualname__}.{name} clashes with "
+                        f"{base.__qualname__}.{name}; give the service another name."
+                    )
+                    raise ServiceDeclarationError(msg)
+            own[name] = value.key
+    return own
+
+
+def _closing_async(
+    method: Callable[..., Coroutine[Any, Any, Any]],
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """
+    Wrap an async view method so that the app context's container is closed,
+    async cleanups included, in the method's own event loop before it returns.
+    """
+
+    @functools.wraps(method)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await method(*args, **kwargs)
+        except BaseException as exc:
+            await _aclose_current(exc)
+            raise
+        await _aclose_current(None)
+        return result
+
+    run.__servicecbv_closing__ = True  # type: ignore[attr-defined]
+    return run
+
+
+async def _aclose_current(exc: BaseException | None) -> None:
+    ctx = _cv_app.get(None)
+    if ctx is not None:
+        cont = ctx.g.__dict__.pop(_G_KEY, None)
+        if cont is not None:
+            await cont.aclose(exc)
+
+
+class ServiceMixin:
+    """
+    Give a :class:`flask.views.View` subclass services as attributes.
+
+    Declare them in :attr:`services`, or one by one with :class:`ServiceAttr`.
+    Declarations merge along the MRO (a subclass adds to or replaces its
+    parents' entries; mixins may declare services too) and are checked when
+    the class is created.
+    ``async def`` handlers close the app context's container, awaiting async
+    cleanups, in their own event loop before they return.
+    """
+
+    #: Attribute name to service key, for this class; merged with the bases'.
+    services: ClassVar[Mapping[str, object]] = {}
+
+    #: Every service attribute of the class, its bases' included: read-only,
+    #: computed at class creation.
+    service_attributes: ClassVar[Mapping[str, object]] = MappingProxyType({})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        setattr(cls, _OWN, _own_services(cls))
+        merged: dict[str, object] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(klass.__dict__.get(_OWN, {}))
+        cls.service_attributes = MappingProxyType(merged)
+        for name in (*http_method_funcs, "dispatch_request"):
+            method = cls.__dict__.get(name)
+            if inspect.iscoroutinefunction(method) and not getattr(
+                method, "__servicecbv_closing__", False
+            ):
+                setattr(cls, name, _closing_async(method))
+
+    async def aservice(self, name: str) -> Any:
+        """
+        Return the service declared as *name*, creating it with its async
+        factory if needed: ``client = await self.aservice("client")``.
+
+        Raises:
+            ServiceAttributeError: *name* is not a declared service.
+
+            ServiceNotFoundError: No layer of the chain has the service.
+        """
+        key = type(self).service_attributes.get(name, _MISSING)
+        if key is _MISSING:
+            declared = ", ".join(sorted(type(self).service_attributes)) or "none"
+            msg = (
+                f"{type(self).__qualname__} declares no service {name!r} "
+                f"(declared: {declared}); add it to `services`."
+            )
+            raise ServiceAttributeError(msg)
+        cont = _current_container()
+        try:
+            return await cont.aget(key)
+        except ServiceNotFoundError:
+            where = f" for {type(self).__qualname__}.{name}"
+            raise cont._registry.not_found(key, cont.chain, where=where) from None  # noqa: SLF001
+
+
+class ServiceView(ServiceMixin, MethodView):
+    """
+    A :class:`flask.views.MethodView` with declared services.
+
+    .. code-block:: python
+
+        class BookmarkList(ServiceView):
+            services = {"db": Connection}
+
+            def get(self):
+                return {"items": list_bookmarks(self.db)}
+    """
