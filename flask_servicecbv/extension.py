@@ -64,17 +64,29 @@ _blueprint_services: weakref.WeakKeyDictionary[Blueprint, list[RegisteredService
 
 def init_app(app: FlaskAppT) -> FlaskAppT:
     """
-    Install the service registry on *app* and close each app context's
-    container at ``teardown_appcontext``.
+    Install the service registry on *app*, register the services of
+    ``app.config["SERVICES"]``, close each app context's container at
+    ``teardown_appcontext``, and add the ``flask services`` commands.
 
     Calling it again for the same app changes nothing.
 
     Returns:
         The app, so that ``app = init_app(Flask(__name__))`` works.
+
+    Raises:
+        ConfigurationError:
+            ``app.config["SERVICES"]`` is wrong; the app is left as it was.
     """
     if EXTENSION_KEY not in app.extensions:
-        app.extensions[EXTENSION_KEY] = Registry()
+        # Imported here: both modules use this one's public functions.
+        from .cli import services_cli  # noqa: PLC0415
+        from .config import configure_services  # noqa: PLC0415
+
+        reg = Registry()
+        configure_services(app, reg)
+        app.extensions[EXTENSION_KEY] = reg
         app.teardown_appcontext(_teardown)
+        app.cli.add_command(services_cli)
     return app
 
 
