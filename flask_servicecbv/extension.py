@@ -262,11 +262,18 @@ def _current_container() -> Container:
     return cont
 
 
-def _current_registry() -> Registry:
+def _current_app() -> Flask:
+    """
+    Return the app of the current app context, without a proxy.
+    """
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
-    return _registry_of(ctx.app)
+    return ctx.app
+
+
+def _current_registry() -> Registry:
+    return _registry_of(_current_app())
 
 
 #: The :class:`Container` of the current app context, created on first use.
@@ -338,6 +345,8 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
     cont: Container | None = ctx.g.__dict__.get(_G_KEY)
     if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
         cont = _container_for(ctx)
+    if blueprint is not None:
+        _check_layer(ctx.app, blueprint)
     return cont.get(*keys, blueprint=blueprint)
 
 
@@ -362,7 +371,10 @@ async def aget(*keys: Any, blueprint: str | None = None) -> Any:
     """
     Like :func:`get`, and also creates services with async factories.
     """
-    return await _current_container().aget(*keys, blueprint=blueprint)
+    cont = _current_container()
+    if blueprint is not None:
+        _check_layer(_current_app(), blueprint)
+    return await cont.aget(*keys, blueprint=blueprint)
 
 
 def get_pings(*, blueprint: str | None = None) -> list[ServicePing]:
@@ -370,7 +382,10 @@ def get_pings(*, blueprint: str | None = None) -> list[ServicePing]:
     Return a :class:`ServicePing` for every service with a ping that is visible
     from the current chain (or from *blueprint*'s).
     """
-    return _current_container().get_pings(blueprint=blueprint)
+    cont = _current_container()
+    if blueprint is not None:
+        _check_layer(_current_app(), blueprint)
+    return cont.get_pings(blueprint=blueprint)
 
 
 def close_registry(app: Flask) -> None:

@@ -1,0 +1,1164 @@
+"""Tests for flask_servicecbv.extension: init_app, registration, lookups, overrides."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.client
+import itertools
+import json
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, NewType
+from unittest.mock import Mock
+
+import pytest
+from flask import Blueprint, Flask
+from flask.views import MethodView
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from flask_servicecbv import (
+    Registry,
+    ServiceCBVError,
+    ServiceNotFoundError,
+    aclose_registry,
+    aget,
+    close_registry,
+    container,
+    get,
+    get_pings,
+    init_app,
+    override,
+    overwrite_factory,
+    overwrite_value,
+    register_factory,
+    register_value,
+    registry,
+)
+from flask_servicecbv.exceptions import (
+    AsyncServiceError,
+    NoAppContextError,
+    NotInitializedError,
+    RegistrationError,
+)
+from flask_servicecbv.extension import EXTENSION_KEY
+
+# -- keys and fakes ----------------------------------------------------------
+
+
+@dataclass
+class Database:
+    """A service key; instances carry the name of whoever made them."""
+
+    name: str = "app"
+
+
+@dataclass
+class Cache:
+    """A second service key."""
+
+    name: str = "app"
+
+
+@dataclass
+class Repository:
+    """A service that depends on a Database."""
+
+    db: Database
+
+
+class Mailer:
+    """A service with behaviour, faked with ``Mock(spec_set=Mailer)``."""
+
+    def send(self, to: str) -> str:
+        return f"sent to {to}"
+
+
+DatabaseURL = NewType("DatabaseURL", str)
+ReadOnlyDatabase = Annotated[Database, "read-only"]
+
+
+def full_name(key: type) -> str:
+    return f"{key.__module__}.{key.__qualname__}"
+
+
+def tracked(name: str, events: list[str]):
+    """
+    A generator factory making ``Database(name)`` that records its life cycle.
+    """
+
+    def factory():
+        events.append(f"open {name}")
+        yield Database(name)
+        events.append(f"close {name}")
+
+    return factory
+
+
+@contextmanager
+def managed(name: str, events: list[str]):
+    events.append(f"enter {name}")
+    yield Cache(name)
+    events.append(f"exit {name}")
+
+
+class ShowDatabase(MethodView):
+    """Shows the name of the Database that the request's chain resolves to."""
+
+    def get(self):
+        return {"db": get(Database).name}
+
+
+def repository_via_get() -> Repository:
+    return Repository(get(Database))
+
+
+def repository_via_container(container) -> Repository:
+    return Repository(container.get(Database))
+
+
+@pytest.fixture(name="api")
+def _api():
+    """
+    A blueprint named "api" with a ShowDatabase view at /api/db, not yet
+    registered.
+    """
+    bp = Blueprint("api", __name__, url_prefix="/api")
+    bp.add_url_rule("/db", view_func=ShowDatabase.as_view("db"))
+    return bp
+
+
+@pytest.fixture(name="events")
+def _events():
+    return []
+
+
+# -- tests -------------------------------------------------------------------
+
+
+class TestInitApp:
+    def test_installs_registry(self):
+        """
+        init_app stores a Registry under app.extensions["servicecbv"] and
+        returns the app.
+        """
+        app = Flask("fresh")
+
+        assert init_app(app) is app
+        assert isinstance(app.extensions[EXTENSION_KEY], Registry)
+        assert EXTENSION_KEY == "servicecbv"
+        with app.app_context():
+            assert registry._get_current_object() is app.extensions["servicecbv"]
+
+    def test_twice_is_harmless(self):
+        """
+        A second init_app keeps the registry and its registrations and installs
+        no second teardown.
+        """
+        app = init_app(Flask("fresh"))
+        reg = app.extensions[EXTENSION_KEY]
+        register_value(app, Database, Database("kept"))
+
+        assert init_app(app) is app
+
+        assert app.extensions[EXTENSION_KEY] is reg
+        assert len(app.teardown_appcontext_funcs) == 1
+        with app.app_context():
+            assert get(Database) == Database("kept")
+
+    def test_teardown_without_services(self, app, client):
+        """
+        Requests that touch no service, and a teardown run outside any app
+        context, leave nothing behind and raise nothing.
+        """
+        app.add_url_rule("/", view_func=lambda: "plain")
+
+        assert client.get("/").text == "plain"
+        app.do_teardown_appcontext()
+
+
+class TestCaching:
+    def test_same_instance_within_request(self, app, client):
+        """
+        get() returns the same instance for the whole request, through every
+        way of asking, and the next request gets a new one.
+        """
+        register_factory(app, Database, Database)
+        seen = []
+
+        class Show(MethodView):
+            def get(self):
+                first = get(Database)
+                seen.append(first)
+                same = get(Database) is first and container.get(Database) is first
+                return {"same": same}
+
+        app.add_url_rule("/", view_func=Show.as_view("show"))
+
+        assert client.get("/").json == {"same": True}
+        assert client.get("/").json == {"same": True}
+        assert seen[0] is not seen[1]
+
+    def test_new_instance_per_app_context(self, app):
+        """
+        Each app context gets its own instance; several keys give a tuple.
+        """
+        register_factory(app, Database, Database)
+        register_factory(app, Cache, Cache)
+
+        with app.app_context():
+            db, cache = get(Database, Cache)
+            assert get(Database) is db
+            assert get(Cache, Database) == (cache, db)
+        with app.app_context():
+            assert get(Database) is not db
+            assert get(Database) == db
+
+    def test_container_proxy(self, app_ctx):
+        """
+        The container proxy gives the same container for the whole app context.
+        """
+        first = container._get_current_object()
+
+        assert container._get_current_object() is first
+        assert container.chain == (None,)
+
+
+class TestCleanup:
+    def test_lifo_at_teardown(self, app, client, events):
+        """
+        Generator factories and context managers are cleaned up last in, first
+        out, at teardown_appcontext: after the view returned.
+        """
+        register_factory(app, Database, tracked("gen", events))
+        register_factory(app, Cache, lambda: managed("cm factory", events))
+        register_value(app, Mailer, managed("cm value", events), enter=True)
+        register_factory(app, DatabaseURL, tracked("gen 2", events))
+
+        class Show(MethodView):
+            def get(self):
+                db, cache, mailer, url = get(Database, Cache, Mailer, DatabaseURL)
+                events.append("view")
+                return {"names": [db.name, cache.name, mailer.name, url.name]}
+
+        app.add_url_rule("/", view_func=Show.as_view("show"))
+
+        response = client.get("/")
+
+        assert response.json == {"names": ["gen", "cm factory", "cm value", "gen 2"]}
+        assert events == [
+            "open gen",
+            "enter cm factory",
+            "enter cm value",
+            "open gen 2",
+            "view",
+            "close gen 2",
+            "exit cm value",
+            "exit cm factory",
+            "close gen",
+        ]
+
+    def test_failing_cleanup_is_logged(self, app, client, events, caplog):
+        """
+        A cleanup that raises is logged on the "flask_servicecbv" logger; the
+        cleanups before and after it still run and the response is untouched.
+        """
+
+        class Broken:
+            def __enter__(self):
+                return "broken"
+
+            def __exit__(self, *exc_info):
+                events.append("exit broken")
+                raise OSError("cannot release")
+
+        register_factory(app, Database, tracked("first", events))
+        register_factory(app, Cache, Broken)
+        register_factory(app, DatabaseURL, tracked("last", events))
+
+        class Show(MethodView):
+            def get(self):
+                return {"cache": get(Database, Cache, DatabaseURL)[1]}
+
+        app.add_url_rule("/", view_func=Show.as_view("show"))
+        caplog.set_level(logging.ERROR, logger="flask_servicecbv")
+
+        response = client.get("/")
+
+        assert response.status_code == 200
+        assert response.json == {"cache": "broken"}
+        assert events == [
+            "open first",
+            "open last",
+            "close last",
+            "exit broken",
+            "close first",
+        ]
+        [record] = caplog.records
+        assert record.name == "flask_servicecbv"
+        assert record.getMessage() == f"Cleanup of service {full_name(Cache)} failed."
+        assert isinstance(record.exc_info[1], OSError)
+
+    def test_view_error_reaches_generator(self, app, client):
+        """
+        An exception that ends the request is thrown into the generator
+        factories at their yield, so they can roll back.
+        """
+        seen = []
+
+        def transaction():
+            try:
+                yield Database("tx")
+            except LookupError as e:
+                seen.append(f"rollback after {e}")
+                raise
+
+        register_factory(app, Database, transaction)
+
+        class Show(MethodView):
+            def get(self):
+                raise LookupError(get(Database).name)
+
+        app.add_url_rule("/", view_func=Show.as_view("show"))
+
+        with pytest.raises(LookupError, match="tx"):
+            client.get("/")
+        assert seen == ["rollback after tx"]
+
+
+class TestBlueprintLayers:
+    def test_blueprint_overrides_app(self, app, client, api):
+        """
+        A blueprint's registration wins in that blueprint's requests; app
+        routes keep the app's.
+        """
+        register_value(app, Database, Database("app"))
+        register_value(api, Database, Database("api"))
+        app.add_url_rule("/db", view_func=ShowDatabase.as_view("db"))
+        app.register_blueprint(api)
+
+        assert client.get("/api/db").json == {"db": "api"}
+        assert client.get("/db").json == {"db": "app"}
+
+    def test_nested_blueprint_inherits(self, app, client):
+        """
+        In "api.v2" requests, v2's own registrations win, then its parent's,
+        then the app's.
+        """
+        api = Blueprint("api", __name__, url_prefix="/api")
+        v2 = Blueprint("v2", __name__, url_prefix="/v2")
+        register_value(app, Database, Database("app"))
+        register_value(app, Cache, Cache("app"))
+        register_value(app, Mailer, Mock(spec_set=Mailer))
+        register_value(api, Database, Database("api"))
+        register_value(api, Cache, Cache("api"))
+        register_value(v2, Cache, Cache("v2"))
+
+        class Show(MethodView):
+            def get(self):
+                db, cache, mailer = get(Database, Cache, Mailer)
+                return {
+                    "db": db.name,
+                    "cache": cache.name,
+                    "mailer": isinstance(mailer, Mock),
+                }
+
+        v2.add_url_rule("/show", view_func=Show.as_view("show"))
+        api.register_blueprint(v2)
+        app.register_blueprint(api)
+
+        response = client.get("/api/v2/show")
+
+        assert response.json == {"db": "api", "cache": "v2", "mailer": True}
+
+    def test_blueprint_under_two_names(self, app, client, api):
+        """
+        A blueprint registered twice under different names has its services
+        in both layers, each layer with its own instance.
+        """
+        register_factory(api, Database, functools.partial(Database, "bp"))
+        app.register_blueprint(api)
+        app.register_blueprint(api, name="other", url_prefix="/other")
+
+        assert client.get("/api/db").json == {"db": "bp"}
+        assert client.get("/other/db").json == {"db": "bp"}
+        with app.app_context():
+            first = get(Database, blueprint="api")
+            second = get(Database, blueprint="other")
+            assert first == second == Database("bp")
+            assert first is not second
+            assert get(Database, blueprint="api") is first
+            assert {"api", "other"} <= set(registry.layers)
+
+    def test_blueprint_on_two_apps(self, api):
+        """
+        A blueprint registered on two apps gives its services to both.
+        """
+        register_value(api, Database, Database("bp"))
+        apps = [init_app(Flask("first")), init_app(Flask("second"))]
+        for app in apps:
+            app.register_blueprint(api)
+
+        for app in apps:
+            assert app.test_client().get("/api/db").json == {"db": "bp"}
+            assert set(app.extensions[EXTENSION_KEY].layers) == {None, "api"}
+
+    @pytest.mark.parametrize(
+        "factory",
+        [repository_via_get, repository_via_container],
+        ids=["get", "container-parameter"],
+    )
+    def test_dependency_sees_override(self, app, client, api, factory):
+        """
+        An app-level factory that asks for a Database gets the blueprint's
+        Database in the blueprint's requests and the app's elsewhere.
+        """
+        register_factory(app, Repository, factory)
+        register_value(app, Database, Database("app"))
+        register_value(api, Database, Database("api"))
+
+        class Show(MethodView):
+            def get(self):
+                return {"db": get(Repository).db.name}
+
+        api.add_url_rule("/repo", view_func=Show.as_view("repo"))
+        app.add_url_rule("/repo", view_func=Show.as_view("repo"))
+        app.register_blueprint(api)
+
+        assert client.get("/api/repo").json == {"db": "api"}
+        assert client.get("/repo").json == {"db": "app"}
+
+    def test_blueprint_chain_outside_request(self, app):
+        """
+        Outside a request, get(key, blueprint="outer.inner") searches inner,
+        outer, then the app; without blueprint= only the app layer is searched.
+        """
+        outer = Blueprint("outer", __name__)
+        inner = Blueprint("inner", __name__)
+        register_value(app, Database, Database("app"))
+        register_value(app, DatabaseURL, "sqlite://")
+        register_value(outer, Database, Database("outer"))
+        register_value(outer, Cache, Cache("outer"))
+        register_value(inner, Database, Database("inner"))
+        outer.register_blueprint(inner)
+        app.register_blueprint(outer)
+
+        with app.app_context():
+            db, cache, url = get(Database, Cache, DatabaseURL, blueprint="outer.inner")
+            assert (db.name, cache.name, url) == ("inner", "outer", "sqlite://")
+            assert get(Database, blueprint="outer") == Database("outer")
+            assert get(Database) == Database("app")
+            with pytest.raises(ServiceNotFoundError, match=r"in the app; blueprint"):
+                get(Cache)
+
+    @pytest.mark.parametrize("call", ["get", "aget", "get_pings"])
+    def test_unknown_blueprint_argument(self, app, api, call):
+        """
+        A blueprint= name that no registered blueprint has is an error, not a
+        silent fall-back to the app layer.
+        """
+        register_value(app, Database, Database("app"))
+        app.register_blueprint(api)
+
+        async def use_aget():
+            return await aget(Database, blueprint="apy")
+
+        calls = {
+            "get": lambda: get(Database, blueprint="apy"),
+            "aget": lambda: asyncio.run(use_aget()),
+            "get_pings": lambda: get_pings(blueprint="apy"),
+        }
+        with (
+            app.app_context(),
+            pytest.raises(RegistrationError, match=r"No blueprint named 'apy'.*'api'"),
+        ):
+            calls[call]()
+
+    def test_request_inside_app_context(self, app, api):
+        """
+        A request context pushed inside an app context searches the request's
+        chain, and app-layer instances made before the request are the same
+        objects during and after it.
+        """
+        register_factory(app, Cache, Cache)
+        register_value(app, Database, Database("app"))
+        register_value(api, Database, Database("api"))
+        app.register_blueprint(api)
+
+        with app.app_context():
+            cache = get(Cache)
+            assert get(Database).name == "app"
+            with app.test_request_context("/api/db"):
+                assert get(Database).name == "api"
+                assert get(Cache) is cache
+                assert container.chain == ("api", None)
+            assert get(Database).name == "app"
+            assert get(Cache) is cache
+            assert container.chain == (None,)
+
+
+class TestServiceNotFound:
+    @pytest.mark.parametrize(
+        ("elsewhere", "hint"),
+        [
+            (
+                True,
+                (
+                    "; blueprint 'other' has it, so register it on one of the "
+                    "searched layers instead."
+                ),
+            ),
+            (False, "; register it with register_factory() or register_value()."),
+        ],
+    )
+    def test_message(self, app, client, api, elsewhere, hint):
+        """
+        A missing key raises ServiceNotFoundError naming the key, the layers
+        searched and, if there is one, another layer that has it.
+        """
+        other = Blueprint("other", __name__)
+        if elsewhere:
+            register_value(other, Database, Database("other"))
+        app.register_blueprint(api)
+        app.register_blueprint(other)
+        expected = f"No service {full_name(Database)} in blueprint 'api', the app{hint}"
+
+        with pytest.raises(ServiceNotFoundError, match=re.escape(expected)) as e:
+            client.get("/api/db")
+
+        assert isinstance(e.value, LookupError)
+        assert isinstance(e.value, ServiceCBVError)
+
+
+def _enter_override():
+    return override(Database, value=Database()).__enter__()
+
+
+class TestNoAppContext:
+    @pytest.mark.parametrize(
+        "use",
+        [
+            pytest.param(lambda: get(Database), id="get"),
+            pytest.param(lambda: container.chain, id="container"),
+            pytest.param(lambda: registry.layers, id="registry"),
+            pytest.param(lambda: asyncio.run(aget(Database)), id="aget"),
+            pytest.param(get_pings, id="get_pings"),
+            pytest.param(
+                lambda: overwrite_value(Database, Database()), id="overwrite_value"
+            ),
+            pytest.param(
+                lambda: overwrite_factory(Database, Database), id="overwrite_factory"
+            ),
+            pytest.param(_enter_override, id="override"),
+        ],
+    )
+    def test_raises(self, app, use):
+        """
+        Outside an app context, every lookup and test helper raises a
+        RuntimeError saying to push an application context.
+        """
+        register_value(app, Database, Database())
+
+        with pytest.raises(
+            NoAppContextError,
+            match=re.escape("push one with `with app.app_context():`"),
+        ) as e:
+            use()
+
+        assert isinstance(e.value, RuntimeError)
+
+
+def _refuse_connection():
+    raise ConnectionError("database is down")
+
+
+class TestGeneratorFactory:
+    def test_fails_before_yield_in_app_context(self, app, app_ctx):
+        """
+        A generator factory failing before its yield propagates out of get()
+        and leaves nothing to clean up.
+        """
+
+        def connect():
+            yield _refuse_connection()
+
+        register_factory(app, Database, connect)
+
+        with pytest.raises(ConnectionError, match="database is down"):
+            get(Database)
+
+        assert "instances=0 cleanups=0" in repr(container)
+
+    @pytest.mark.parametrize("testing", [True, False])
+    def test_fails_before_yield_in_request(self, app, client, testing):
+        """
+        In a request the failure propagates when testing, and is a 500
+        otherwise.
+        """
+
+        def connect():
+            yield _refuse_connection()
+
+        register_factory(app, Database, connect)
+        app.add_url_rule("/db", view_func=ShowDatabase.as_view("db"))
+        app.testing = testing
+
+        if testing:
+            with pytest.raises(ConnectionError, match="database is down"):
+                client.get("/db")
+        else:
+            assert client.get("/db").status_code == 500
+
+    def test_fails_after_yield(self, app, client, caplog):
+        """
+        A generator factory failing after its yield is logged; the response
+        is unaffected.
+        """
+
+        def connect():
+            yield Database("flaky")
+            raise ConnectionError("lost the connection while closing")
+
+        register_factory(app, Database, connect)
+        app.add_url_rule("/db", view_func=ShowDatabase.as_view("db"))
+        caplog.set_level(logging.ERROR, logger="flask_servicecbv")
+
+        response = client.get("/db")
+
+        assert response.status_code == 200
+        assert response.json == {"db": "flaky"}
+        [record] = caplog.records
+        assert record.name == "flask_servicecbv"
+        assert full_name(Database) in record.getMessage()
+        assert isinstance(record.exc_info[1], ConnectionError)
+
+
+class TestAsync:
+    def test_aget_and_aclose(self, app, events):
+        """
+        aget() creates a service from an async generator factory, caches it,
+        and container.aclose() runs its async cleanup.
+        """
+
+        async def connect():
+            events.append("open")
+            yield Database("async")
+            events.append("close")
+
+        register_factory(app, Database, connect)
+        register_factory(app, Cache, Cache)
+
+        async def main():
+            db, cache = await aget(Database, Cache)
+            assert await aget(Database) is db
+            assert get(Cache) is cache
+            events.append("used")
+            await container.aclose()
+            return db
+
+        with app.app_context():
+            assert asyncio.run(main()) == Database("async")
+            assert events == ["open", "used", "close"]
+
+    def test_aget_in_request(self, app, api):
+        """
+        aget() in a request searches the request's chain.
+        """
+
+        async def connect():
+            yield Database("api async")
+
+        register_value(app, Database, Database("app"))
+        register_factory(api, Database, connect)
+        app.register_blueprint(api)
+
+        async def main():
+            db = await aget(Database)
+            await container.aclose()
+            return db
+
+        with app.test_request_context("/api/db"):
+            assert asyncio.run(main()) == Database("api async")
+        with app.app_context():
+            assert asyncio.run(main()) == Database("app")
+            assert asyncio.run(aget(Database, blueprint="api")) is not None
+            asyncio.run(container.aclose())
+
+    def test_get_of_async_service(self, app, app_ctx):
+        """
+        get() of a service with an async factory says to use aget().
+        """
+
+        async def connect():
+            return Database("async")
+
+        register_factory(app, Database, connect)
+
+        with pytest.raises(AsyncServiceError, match=r"use `await aget\("):
+            get(Database)
+        assert asyncio.run(aget(Database)) == Database("async")
+
+
+class TestOverwrite:
+    @pytest.mark.parametrize(
+        ("blueprint", "app_chain_name"), [(None, "new"), ("api", "old")]
+    )
+    def test_overwrite_factory(self, app, api, events, blueprint, app_chain_name):
+        """
+        overwrite_factory replaces the app's or a blueprint's registration and
+        resets the current container, running its cleanups.
+        """
+        register_factory(app, Database, tracked("old", events))
+        app.register_blueprint(api)
+
+        with app.app_context():
+            assert get(Database, blueprint=blueprint).name == "old"
+
+            overwrite_factory(Database, tracked("new", events), blueprint=blueprint)
+
+            assert events == ["open old", "close old"]
+            assert get(Database, blueprint=blueprint).name == "new"
+            assert get(Database).name == app_chain_name
+
+    @pytest.mark.parametrize(
+        ("blueprint", "app_route"), [(None, "fake"), ("api", "app")]
+    )
+    def test_overwrite_value(self, app, client, api, blueprint, app_route):
+        """
+        overwrite_value's replacement is what later requests get.
+        """
+        register_value(app, Database, Database("app"))
+        app.add_url_rule("/db", view_func=ShowDatabase.as_view("db"))
+        app.register_blueprint(api)
+
+        with app.test_request_context("/api/db"):
+            assert get(Database).name == "app"
+            overwrite_value(Database, Database("fake"), blueprint=blueprint)
+            assert get(Database).name == "fake"
+
+        assert client.get("/api/db").json == {"db": "fake"}
+        assert client.get("/db").json == {"db": app_route}
+
+    @pytest.mark.parametrize(
+        ("register_api", "known"), [(False, "none"), (True, "'api'")]
+    )
+    def test_unknown_blueprint(self, app, api, register_api, known):
+        """
+        Overwriting in a blueprint that is not registered names it and the
+        registered ones.
+        """
+        if register_api:
+            app.register_blueprint(api)
+        expected = (
+            f"No blueprint named 'apx' is registered on the app (registered: {known})"
+        )
+
+        with (
+            app.app_context(),
+            pytest.raises(RegistrationError, match=re.escape(expected)),
+        ):
+            overwrite_value(Database, Database(), blueprint="apx")
+
+
+class TestOverride:
+    def test_replaces_and_restores(self, app, app_ctx):
+        """
+        override() replaces a registration for the block and restores the
+        previous one after it.
+        """
+        mailer = Mailer()
+        fake = Mock(spec_set=Mailer)
+        fake.send.return_value = "faked"
+        register_value(app, Mailer, mailer)
+
+        with override(Mailer, value=fake):
+            assert get(Mailer).send("a@example.com") == "faked"
+
+        assert get(Mailer) is mailer
+        assert get(Mailer).send("a@example.com") == "sent to a@example.com"
+
+    def test_restores_absence(self, app_ctx):
+        """
+        Overriding a key that was not registered unregisters it afterwards.
+        """
+        with override(Cache, value=Cache("temporary")):
+            assert get(Cache).name == "temporary"
+
+        with pytest.raises(ServiceNotFoundError, match=full_name(Cache)):
+            get(Cache)
+
+    def test_restores_when_block_raises(self, app, app_ctx):
+        """
+        The previous registration comes back even if the block raises.
+        """
+        register_value(app, Database, Database("real"))
+
+        def fail():
+            raise ValueError(f"failed with {get(Database).name}")
+
+        with (
+            pytest.raises(ValueError, match="failed with fake"),
+            override(Database, value=Database("fake")),
+        ):
+            fail()
+
+        assert get(Database).name == "real"
+
+    @pytest.mark.parametrize(
+        "kwargs", [{}, {"value": Database(), "factory": Database}], ids=["none", "both"]
+    )
+    def test_exactly_one_of_value_and_factory(self, app_ctx, kwargs):
+        """
+        override() needs exactly one of value= and factory=.
+        """
+        expected = f"Give override({Database!r}) exactly one of value= and factory=."
+
+        with pytest.raises(RegistrationError, match=re.escape(expected)):
+            override(Database, **kwargs).__enter__()
+
+    def test_factory_in_blueprint(self, app, api, events):
+        """
+        override(factory=..., blueprint=...) replaces the blueprint's layer
+        only, and its instances are cleaned up when the block ends.
+        """
+        register_value(app, Database, Database("app"))
+        app.register_blueprint(api)
+
+        with app.app_context():
+            with override(Database, factory=tracked("fake", events), blueprint="api"):
+                assert get(Database, blueprint="api").name == "fake"
+                assert get(Database).name == "app"
+                assert events == ["open fake"]
+            assert events == ["open fake", "close fake"]
+            assert get(Database, blueprint="api").name == "app"
+
+    def test_value_entered(self, app_ctx, events):
+        """
+        override(value=..., enter=True) enters a context manager value.
+        """
+        with override(Cache, value=managed("cm", events), enter=True):
+            assert get(Cache) == Cache("cm")
+
+        assert events == ["enter cm", "exit cm"]
+
+
+class TestPings:
+    def test_visible_pings(self, app, api):
+        """
+        get_pings() returns the pings of the current chain: in a blueprint's
+        request, the blueprint's and the app's; each has a name, ping() and
+        aping().
+        """
+        pinged = []
+
+        async def ping_cache(cache):
+            pinged.append(cache)
+
+        register_value(app, Database, Database("app"), ping=pinged.append)
+        register_value(app, Mailer, Mailer())
+        register_value(api, Cache, Cache("api"), ping=ping_cache)
+        app.register_blueprint(api)
+
+        with app.test_request_context("/api/db"):
+            pings = sorted(get_pings(), key=lambda p: p.name)
+            assert [p.name for p in pings] == [full_name(Cache), full_name(Database)]
+            for p in pings:
+                asyncio.run(p.aping())
+            pings[1].ping()
+
+        assert pinged == [Cache("api"), Database("app"), Database("app")]
+
+    def test_app_chain_and_blueprint_argument(self, app, api):
+        """
+        Outside a request only the app's pings are visible, unless blueprint=
+        picks a chain.
+        """
+        register_value(app, Database, Database("app"), ping=len)
+        register_value(api, Cache, Cache("api"), ping=len)
+        app.register_blueprint(api)
+
+        with app.app_context():
+            assert [p.name for p in get_pings()] == [full_name(Database)]
+            names = {p.name for p in get_pings(blueprint="api")}
+            assert names == {full_name(Database), full_name(Cache)}
+
+
+class TestCloseRegistry:
+    def test_lifo_and_logged_failure(self, app, caplog):
+        """
+        close_registry runs on_registry_close callbacks last registered first;
+        a failing one is logged and the others still run.
+        """
+        closed = []
+
+        def fail():
+            raise OSError("cannot close the pool")
+
+        register_value(
+            app, Database, Database(), on_registry_close=lambda: closed.append("db")
+        )
+        register_value(app, Cache, Cache(), on_registry_close=fail)
+        register_value(
+            app, Mailer, Mailer(), on_registry_close=lambda: closed.append("mailer")
+        )
+        caplog.set_level(logging.ERROR, logger="flask_servicecbv")
+
+        close_registry(app)
+
+        assert closed == ["mailer", "db"]
+        [record] = caplog.records
+        assert record.name == "flask_servicecbv"
+        assert record.getMessage() == (
+            f"on_registry_close callback of {full_name(Cache)} failed."
+        )
+        assert isinstance(record.exc_info[1], OSError)
+
+    def test_aclose_registry(self, app):
+        """
+        aclose_registry awaits async callbacks, in the same order.
+        """
+        closed = []
+
+        async def close_pool():
+            closed.append("pool")
+
+        register_value(app, Database, Database(), on_registry_close=close_pool)
+        register_value(
+            app, Cache, Cache(), on_registry_close=functools.partial(closed.append, "c")
+        )
+
+        asyncio.run(aclose_registry(app))
+
+        assert closed == ["c", "pool"]
+
+    def test_async_callback_skipped_by_close_registry(self, app):
+        """
+        close_registry cannot run an async callback: it warns instead.
+        """
+
+        async def close_pool():
+            raise NotImplementedError
+
+        register_value(app, Database, Database(), on_registry_close=close_pool)
+
+        with pytest.warns(UserWarning, match=r"use aclose_registry\(\) to run it"):
+            close_registry(app)
+
+    def test_blueprint_registered_twice_closes_once(self, app, api):
+        """
+        A blueprint registered twice in one app runs its callback once.
+        """
+        closed = []
+        register_value(
+            api, Database, Database(), on_registry_close=lambda: closed.append("bp")
+        )
+        app.register_blueprint(api)
+        app.register_blueprint(api, name="other", url_prefix="/other")
+
+        close_registry(app)
+        close_registry(app)
+
+        assert closed == ["bp"]
+
+
+class TestRegistrationErrors:
+    def test_blueprint_already_registered(self, app, api):
+        """
+        Registering on a blueprint that is already registered is refused.
+        """
+        app.register_blueprint(api)
+
+        with pytest.raises(
+            RegistrationError, match="Blueprint 'api' is already registered"
+        ):
+            register_value(api, Database, Database())
+
+    @pytest.mark.parametrize("target", ["api", object()])
+    def test_not_app_or_blueprint(self, target):
+        """
+        Only an app or a Blueprint can receive registrations.
+        """
+        with pytest.raises(
+            RegistrationError,
+            match=re.escape(f"on a Flask app or a Blueprint, not on {target!r}."),
+        ):
+            register_factory(target, Database, Database)
+
+    def test_app_without_init_app(self):
+        """
+        Registering on an app without init_app says to call it.
+        """
+        with pytest.raises(
+            NotInitializedError,
+            match=re.escape("call flask_servicecbv.init_app(app) first"),
+        ):
+            register_value(Flask("bare"), Database, Database())
+
+    def test_blueprint_on_app_without_init_app(self, api):
+        """
+        A blueprint with services cannot be registered on an app without
+        init_app.
+        """
+        register_value(api, Database, Database())
+
+        with pytest.raises(
+            NotInitializedError,
+            match=re.escape(
+                "Blueprint 'api' has services but the app 'bare' has no service "
+                "registry; call flask_servicecbv.init_app(app) before "
+                "app.register_blueprint()."
+            ),
+        ):
+            Flask("bare").register_blueprint(api)
+
+    def test_blueprint_without_services_on_app_without_init_app(self, api):
+        """
+        A blueprint without services needs no init_app.
+        """
+        app = Flask("bare")
+        app.register_blueprint(api)
+
+        assert "api" in app.blueprints
+
+    def test_get_on_app_without_init_app(self):
+        """
+        get() in an app context of an app without init_app says to call it.
+        """
+        with (
+            Flask("bare").app_context(),
+            pytest.raises(
+                NotInitializedError, match=r"The app 'bare' has no service registry"
+            ),
+        ):
+            get(Database)
+
+
+class TestKeys:
+    @pytest.mark.parametrize(
+        ("key", "expected"),
+        [
+            (Database, Database("class")),
+            (DatabaseURL, "sqlite://"),
+            (ReadOnlyDatabase, Database("read-only")),
+        ],
+        ids=["class", "NewType", "Annotated"],
+    )
+    def test_key_kinds(self, app, client, key, expected):
+        """
+        A class, a NewType and an Annotated alias are distinct keys.
+        """
+        register_value(app, Database, Database("class"))
+        register_value(app, DatabaseURL, "sqlite://")
+        register_factory(app, ReadOnlyDatabase, lambda: Database("read-only"))
+
+        class Show(MethodView):
+            def get(self):
+                return {"same": get(key) == expected}
+
+        app.add_url_rule("/", view_func=Show.as_view("show"))
+
+        assert client.get("/").json == {"same": True}
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Keeps the server's request log out of the test output."""
+
+    def log(self, kind, message, *args):
+        pass
+
+
+def _fetch(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+class TestConcurrency:
+    THREADS = 8
+    REQUESTS = 25
+
+    @pytest.mark.slow
+    def test_threaded_server(self, app, api):
+        """
+        Concurrent requests on a threaded server each get their own instances,
+        and every instance is closed exactly once.
+        """
+        lock = threading.Lock()
+        serials = itertools.count()
+        created = []
+        closed = []
+
+        def counted(kind):
+            def factory():
+                with lock:
+                    serial = next(serials)
+                    created.append(serial)
+                yield (kind, serial)
+                with lock:
+                    closed.append(serial)
+
+            return factory
+
+        register_factory(api, Database, counted("db"))
+        register_factory(api, Cache, counted("cache"))
+        register_factory(app, Mailer, counted("mailer"))
+
+        class Show(MethodView):
+            def get(self):
+                services = get(Database, Cache, Mailer)
+                same = get(Database) is services[0] and get(Mailer) is services[2]
+                return {
+                    "kinds": [kind for kind, _ in services],
+                    "serials": [serial for _, serial in services],
+                    "same": same,
+                }
+
+        api.add_url_rule("/show", view_func=Show.as_view("show"))
+        app.register_blueprint(api)
+
+        results = {}
+
+        def run_client(index):
+            results[index] = [_fetch(port, "/api/show") for _ in range(self.REQUESTS)]
+
+        server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        )
+        port = server.socket.getsockname()[1]
+        serving = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        serving.start()
+        try:
+            clients = [
+                threading.Thread(target=run_client, args=(i,), daemon=True)
+                for i in range(self.THREADS)
+            ]
+            for thread in clients:
+                thread.start()
+            for thread in clients:
+                thread.join(timeout=60)
+            assert not any(thread.is_alive() for thread in clients)
+        finally:
+            server.shutdown()
+            serving.join(timeout=10)
+            server.server_close()
+        assert not serving.is_alive()
+
+        assert sorted(results) == list(range(self.THREADS))
+        responses = [r for per_client in results.values() for r in per_client]
+        assert len(responses) == self.THREADS * self.REQUESTS
+        assert all(status == 200 for status, _ in responses)
+        assert all(body["same"] for _, body in responses)
+        assert all(body["kinds"] == ["db", "cache", "mailer"] for _, body in responses)
+        seen = [s for _, body in responses for s in body["serials"]]
+        assert len(seen) == len(set(seen)) == 3 * self.THREADS * self.REQUESTS
+        assert sorted(created) == sorted(seen)
+        assert sorted(closed) == sorted(seen)
