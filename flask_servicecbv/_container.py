@@ -164,7 +164,14 @@ class Container:
         resolved = self._resolved if chain is None else self._registry.resolved(chain)
         found = resolved.get(key)
         if found is None:
-            raise self._registry.not_found(key, self._chain if chain is None else chain)
+            if chain is None:
+                # The key may have been registered after this container took
+                # its view of the registry: look again before giving up.
+                chain = self._chain
+                self._resolved = self._registry.resolved(chain)
+                found = self._resolved.get(key)
+            if found is None:
+                raise self._registry.not_found(key, chain)
         return found
 
     def _create(self, key: object, chain: tuple[str | None, ...] | None) -> Any:

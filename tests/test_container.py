@@ -1,0 +1,1431 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import warnings
+
+import pytest
+from flask import Blueprint, Flask
+
+from flask_servicecbv import Container
+from flask_servicecbv._container import ServicePing, _chain_of
+from flask_servicecbv._registry import APP_LAYER, RegisteredService, Registry
+from flask_servicecbv.exceptions import (
+    AsyncServiceError,
+    ServiceCBVError,
+    ServiceNotFoundError,
+)
+
+
+class Database:
+    """
+    A service class used as a key.
+    """
+
+
+class Cache:
+    """
+    Another service class used as a key.
+    """
+
+
+class Mailer:
+    """
+    A third service class used as a key.
+    """
+
+
+def register(registry, key, *, layer=APP_LAYER, **kwargs):
+    """
+    Register a factory (or, with value=, a value) for *key* in *layer*.
+    """
+    kwargs.setdefault("enter", True)
+    kwargs.setdefault("ping", None)
+    kwargs.setdefault("on_registry_close", None)
+    svc = RegisteredService(key, **kwargs)
+    registry.register(layer, svc)
+    return svc
+
+
+class FakeCM:
+    """
+    A sync context manager that records being entered and exited.
+    """
+
+    def __init__(self, events, name):
+        self.events = events
+        self.name = name
+
+    def __enter__(self):
+        self.events.append(("enter", self.name))
+        return f"{self.name}-entered"
+
+    def __exit__(self, exc_type, exc, tb):
+        self.events.append(("exit", self.name, exc_type, exc))
+
+
+class FailingCM(FakeCM):
+    """
+    A sync context manager whose exit fails.
+    """
+
+    def __exit__(self, exc_type, exc, tb):
+        super().__exit__(exc_type, exc, tb)
+        raise RuntimeError(self.name)
+
+
+class FakeACM:
+    """
+    An async context manager that records being entered and exited.
+    """
+
+    def __init__(self, events, name):
+        self.events = events
+        self.name = name
+
+    async def __aenter__(self):
+        self.events.append(("aenter", self.name))
+        return f"{self.name}-aentered"
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self.events.append(("aexit", self.name, exc_type, exc))
+
+
+class FailingACM(FakeACM):
+    """
+    An async context manager whose exit fails.
+    """
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await super().__aexit__(exc_type, exc, tb)
+        raise RuntimeError(self.name)
+
+
+async def amake_database():
+    return Database()
+
+
+async def agen_database():
+    yield Database()
+
+
+@pytest.fixture(name="registry")
+def _registry():
+    return Registry()
+
+
+@pytest.fixture(name="container")
+def _container(registry):
+    return Container(registry)
+
+
+@pytest.fixture(name="events")
+def _events():
+    return []
+
+
+def cleanup_failures(caplog):
+    """
+    The exceptions of the "Cleanup ... failed." records, in order.
+    """
+    errors = []
+    for record in caplog.records:
+        assert record.name == "flask_servicecbv"
+        assert re.fullmatch(r"Cleanup of service \S+ failed\.", record.getMessage())
+        errors.append(record.exc_info[1])
+    return errors
+
+
+class TestGet:
+    def test_cached(self, registry, container):
+        """
+        A service is created once per container; different keys get different
+        services.
+        """
+        register(registry, Database, factory=Database)
+        register(registry, Cache, factory=Cache)
+
+        db = container.get(Database)
+
+        assert isinstance(db, Database)
+        assert container.get(Database) is db
+        assert isinstance(container.get(Cache), Cache)
+
+    def test_value(self, registry, container):
+        """
+        A value is handed out as is.
+        """
+        value = Database()
+        register(registry, Database, value=value)
+
+        assert container.get(Database) is value
+
+    def test_registered_after_creation(self, registry, container):
+        """
+        A service registered after the container was made is found, sync and
+        async, in the container's chain and in a blueprint's.
+        """
+        with pytest.raises(ServiceNotFoundError, match="Database"):
+            container.get(Database)
+
+        register(registry, Database, value="db")
+        register(registry, Cache, layer="api", value="cache")
+
+        assert container.get(Database) == "db"
+        assert asyncio.run(container.aget(Cache, blueprint="api")) == "cache"
+        assert container.get(Database, Cache, blueprint="api") == ("db", "cache")
+
+    def test_several_keys(self, registry, container):
+        """
+        Several keys give a tuple of their services, in order, whether cached or
+        not.
+        """
+        register(registry, Database, factory=Database)
+        register(registry, Cache, factory=Cache)
+        cache = container.get(Cache)
+
+        db, cache2, db2 = container.get(Database, Cache, Database)
+
+        assert isinstance(db, Database)
+        assert cache2 is cache
+        assert db2 is db
+        assert container.get(Cache, Database) == (cache, db)
+
+    def test_not_found(self, container):
+        """
+        A missing key raises ServiceNotFoundError naming the key and the chain.
+        """
+        with pytest.raises(
+            ServiceNotFoundError, match=rf"No service {__name__}\.Database in the app;"
+        ):
+            container.get(Database)
+
+    def test_not_found_blueprint(self, registry, container):
+        """
+        With blueprint=, the message names that blueprint's chain.
+        """
+        register(registry, Database, layer="other", factory=Database)
+
+        with pytest.raises(
+            ServiceNotFoundError,
+            match=r"in blueprint 'a\.b', blueprint 'a', the app; blueprint 'other' "
+            r"has it",
+        ):
+            container.get(Database, blueprint="a.b")
+
+    def test_not_found_own_chain(self, registry):
+        """
+        Without blueprint=, the message names the container's own chain.
+        """
+        container = Container(registry, ("api", APP_LAYER))
+
+        with pytest.raises(
+            ServiceNotFoundError, match=r"in blueprint 'api', the app; register it"
+        ):
+            container.get(Database)
+
+    def test_chain_innermost_wins(self, registry):
+        """
+        A container gets what the innermost layer of its chain provides.
+        """
+        register(registry, Database, value="app")
+        register(registry, Database, layer="a", value="a")
+        register(registry, Cache, value="app cache")
+
+        container = Container(registry, ("a.b", "a", APP_LAYER))
+
+        assert container.get(Database, Cache) == ("a", "app cache")
+
+    def test_blueprint_chain(self, registry, container):
+        """
+        get(..., blueprint=) searches that blueprint's chain instead of the
+        container's.
+        """
+        register(registry, Database, value="app")
+        register(registry, Database, layer="a", value="a")
+
+        assert container.get(Database, blueprint="a.b") == "a"
+        assert container.get(Database) == "app"
+        assert container.get(Database, Database, blueprint="a") == ("a", "a")
+
+    def test_blueprint_shares_by_layer(self, registry, container):
+        """
+        An instance belongs to the layer that provided it: any chain that resolves
+        to that layer gets the same instance.
+        """
+        register(registry, Database, factory=Database)
+        register(registry, Cache, factory=Cache)
+        register(registry, Cache, layer="a", factory=Cache)
+
+        assert container.get(Database, blueprint="a.b") is container.get(Database)
+        assert container.get(Cache, blueprint="a.b") is container.get(
+            Cache, blueprint="a"
+        )
+        assert container.get(Cache, blueprint="a") is not container.get(Cache)
+
+    def test_blueprint_does_not_change_own_chain(self, registry, container):
+        """
+        A lookup with blueprint= does not leak into the container's own lookups.
+        """
+        register(registry, Database, value="app")
+        register(registry, Database, layer="a", value="a")
+        container.get(Database, blueprint="a")
+
+        assert container.get(Database) == "app"
+
+    def test_factory_takes_container(self, registry, container):
+        """
+        A factory that asks for the container, by name or by annotation, is
+        called with it.
+        """
+
+        def by_name(container):
+            return ("by name", container)
+
+        def by_annotation(c: Container):
+            return ("by annotation", c)
+
+        register(registry, Database, factory=by_name)
+        register(registry, Cache, factory=by_annotation)
+
+        assert container.get(Database, Cache) == (
+            ("by name", container),
+            ("by annotation", container),
+        )
+
+    def test_generator_takes_container(self, registry, container):
+        """
+        A generator factory that asks for the container is called with it.
+        """
+
+        def factory(svcs_container: Container):
+            yield svcs_container
+
+        register(registry, Database, factory=factory)
+
+        assert container.get(Database) is container
+        container.close()
+
+    @pytest.mark.parametrize("factory", [amake_database, agen_database])
+    def test_async_factory(self, registry, container, factory):
+        """
+        A sync get() of an async factory says to use aget(), and calls nothing.
+        """
+        register(registry, Database, factory=factory)
+
+        with pytest.raises(
+            AsyncServiceError,
+            match=rf"Service {__name__}\.Database has an async factory; use "
+            rf"`await aget\({__name__}\.Database\)` instead of get\(\)\.",
+        ):
+            container.get(Database)
+
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_async_service_error_is_type_error(self, registry, container):
+        """
+        AsyncServiceError is a TypeError.
+        """
+        register(registry, Database, factory=amake_database)
+
+        with pytest.raises(TypeError, match="aget"):
+            container.get(Database)
+
+
+class TestGenerators:
+    def test_cleanup_at_close(self, registry, container, events):
+        """
+        A generator factory is run up to its yield on get(), and finished when
+        the container closes.
+        """
+
+        def factory():
+            events.append("setup")
+            yield "db"
+            events.append("cleanup")
+
+        register(registry, Database, factory=factory)
+
+        assert container.get(Database) == "db"
+        assert container.get(Database) == "db"
+        assert events == ["setup"]
+
+        container.close()
+
+        assert events == ["setup", "cleanup"]
+
+    def test_yielded_value_not_entered(self, registry, container, events):
+        """
+        What a generator yields is the service, even a context manager.
+        """
+        cm = FakeCM(events, "cm")
+
+        def factory():
+            yield cm
+
+        register(registry, Database, factory=factory)
+
+        assert container.get(Database) is cm
+        container.close()
+        assert events == []
+
+    def test_no_yield(self, registry, container, events):
+        """
+        A generator that returns without yielding is an error, and nothing is
+        cached.
+        """
+
+        def factory():
+            events.append("ran")
+            return
+            yield  # pragma: no cover -- makes this a generator function
+
+        register(registry, Database, factory=factory)
+
+        for _ in range(2):
+            with pytest.raises(
+                ServiceCBVError,
+                match=rf"The generator factory of {__name__}\.Database returned "
+                r"without yielding; it must yield the service exactly once\.",
+            ):
+                container.get(Database)
+
+        assert events == ["ran", "ran"]
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_fails_before_yield(self, registry, container, events, caplog):
+        """
+        An error before the yield propagates, and there is nothing to clean up.
+        """
+
+        def factory():
+            events.append("setup")
+            raise ValueError("boom")
+            yield  # pragma: no cover -- makes this a generator function
+
+        register(registry, Database, factory=factory)
+
+        with pytest.raises(ValueError, match=r"^boom$"):
+            container.get(Database)
+        container.close()
+
+        assert events == ["setup"]
+        assert caplog.records == []
+
+    def test_yields_twice(self, registry, container, events, caplog):
+        """
+        A generator that yields again at cleanup is closed and logged, and the
+        other cleanups still run.
+        """
+
+        def first():
+            yield "first"
+            events.append("first cleanup")
+
+        def twice():
+            try:
+                yield "twice"
+                yield "again"
+            finally:
+                events.append("twice closed")
+
+        def last():
+            yield "last"
+            events.append("last cleanup")
+
+        register(registry, Database, factory=first)
+        register(registry, Cache, factory=twice)
+        register(registry, Mailer, factory=last)
+        container.get(Database, Cache, Mailer)
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            container.close()
+
+        assert events == ["last cleanup", "twice closed", "first cleanup"]
+        [error] = cleanup_failures(caplog)
+        assert isinstance(error, ServiceCBVError)
+        assert re.fullmatch(
+            rf"The generator factory of {__name__}\.Cache yielded more than once; "
+            "it must yield the service exactly once.",
+            str(error),
+        )
+
+    def test_fails_after_yield(self, registry, container, events, caplog):
+        """
+        An error in a generator's cleanup is logged, and the other cleanups still
+        run.
+        """
+
+        def first():
+            yield "first"
+            events.append("first cleanup")
+
+        def failing():
+            yield "failing"
+            raise RuntimeError("cleanup failed")
+
+        register(registry, Database, factory=first)
+        register(registry, Cache, factory=failing)
+        container.get(Database, Cache)
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            container.close()
+
+        assert events == ["first cleanup"]
+        [error] = cleanup_failures(caplog)
+        assert str(error) == "cleanup failed"
+        assert caplog.records[0].getMessage() == (
+            f"Cleanup of service {__name__}.Cache failed."
+        )
+
+
+class TestGeneratorsSeeException:
+    def test_reraised(self, registry, container, events, caplog):
+        """
+        close(exc) raises *exc* at the generator's yield; a generator that
+        re-raises it is not logged.
+        """
+
+        def factory():
+            try:
+                yield "db"
+            except ValueError as e:
+                events.append(("saw", e))
+                raise
+
+        register(registry, Database, factory=factory)
+        container.get(Database)
+        exc = ValueError("request failed")
+
+        container.close(exc)
+
+        assert events == [("saw", exc)]
+        assert caplog.records == []
+
+    def test_finally(self, registry, container, events, caplog):
+        """
+        A generator with try/finally cleans up and lets *exc* through silently.
+        """
+
+        def factory():
+            try:
+                yield "db"
+            finally:
+                events.append("cleanup")
+
+        register(registry, Database, factory=factory)
+        container.get(Database)
+
+        container.close(ValueError("request failed"))
+
+        assert events == ["cleanup"]
+        assert caplog.records == []
+
+    def test_swallowed(self, registry, container, events, caplog):
+        """
+        A generator may swallow *exc* and return.
+        """
+
+        def factory():
+            try:
+                yield "db"
+            except ValueError:
+                events.append("swallowed")
+
+        register(registry, Database, factory=factory)
+        container.get(Database)
+
+        container.close(ValueError("request failed"))
+
+        assert events == ["swallowed"]
+        assert caplog.records == []
+
+    def test_other_error(self, registry, container, caplog):
+        """
+        A generator that raises another exception in response is logged.
+        """
+
+        def factory():
+            try:
+                yield "db"
+            except ValueError as e:
+                raise KeyError("cleanup") from e
+
+        register(registry, Database, factory=factory)
+        container.get(Database)
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            container.close(ValueError("request failed"))
+
+        [error] = cleanup_failures(caplog)
+        assert isinstance(error, KeyError)
+
+    def test_yields_again(self, registry, container, events, caplog):
+        """
+        A generator that yields again after seeing *exc* is closed and logged,
+        and the other cleanups still run.
+        """
+
+        def first():
+            try:
+                yield "first"
+            except ValueError:
+                events.append("first saw it")
+                raise
+
+        def again():
+            try:
+                yield "db"
+            except ValueError:
+                yield "again"
+            finally:
+                events.append("again closed")
+
+        register(registry, Database, factory=first)
+        register(registry, Cache, factory=again)
+        container.get(Database, Cache)
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            container.close(ValueError("request failed"))
+
+        assert events == ["again closed", "first saw it"]
+        [error] = cleanup_failures(caplog)
+        assert re.search("yielded more than once", str(error))
+
+
+class TestContextManagers:
+    def test_entered_and_exited(self, registry, container, events):
+        """
+        A context manager returned by a factory is entered, its ``__enter__``
+        result is the service, and it is exited at close.
+        """
+        cm = FakeCM(events, "cm")
+        register(registry, Database, factory=lambda: cm)
+
+        assert container.get(Database) == "cm-entered"
+        assert container.get(Database) == "cm-entered"
+        assert events == [("enter", "cm")]
+
+        container.close()
+
+        assert events == [("enter", "cm"), ("exit", "cm", None, None)]
+
+    def test_exited_with_exception(self, registry, container, events):
+        """
+        close(exc) gives the context manager the exception info.
+        """
+        register(registry, Database, factory=lambda: FakeCM(events, "cm"))
+        container.get(Database)
+        exc = ValueError("request failed")
+
+        container.close(exc)
+
+        assert events[-1] == ("exit", "cm", ValueError, exc)
+
+    def test_not_entered(self, registry, container, events):
+        """
+        With enter=False the context manager itself is the service.
+        """
+        cm = FakeCM(events, "cm")
+        register(registry, Database, factory=lambda: cm, enter=False)
+
+        assert container.get(Database) is cm
+        container.close()
+        assert events == []
+
+    def test_value_entered(self, registry, container, events):
+        """
+        A value that is a context manager is entered with enter=True, once per
+        container.
+        """
+        register(registry, Database, value=FakeCM(events, "value"), enter=True)
+
+        assert container.get(Database) == "value-entered"
+        container.close()
+        assert container.get(Database) == "value-entered"
+        container.close()
+
+        assert events == [("enter", "value"), ("exit", "value", None, None)] * 2
+
+    def test_value_not_entered(self, registry, container, events):
+        """
+        A value that is a context manager is not entered with enter=False.
+        """
+        cm = FakeCM(events, "value")
+        register(registry, Database, value=cm, enter=False)
+
+        assert container.get(Database) is cm
+        container.close()
+        assert events == []
+
+    def test_lifo(self, registry, container, events):
+        """
+        Generators and context managers are cleaned up last in, first out.
+        """
+
+        def gen(name):
+            def factory():
+                yield name
+                events.append(("cleanup", name))
+
+            return factory
+
+        register(registry, Database, factory=gen("db"))
+        register(registry, Cache, factory=lambda: FakeCM(events, "cache"))
+        register(registry, Mailer, factory=gen("mailer"))
+        register(registry, "config", value=FakeCM(events, "config"), enter=True)
+        container.get(Database, Cache, Mailer, "config")
+        del events[:]
+
+        container.close()
+
+        assert events == [
+            ("exit", "config", None, None),
+            ("cleanup", "mailer"),
+            ("exit", "cache", None, None),
+            ("cleanup", "db"),
+        ]
+
+    def test_failing_exit(self, registry, container, events, caplog):
+        """
+        A failing ``__exit__`` is logged and the other cleanups still run.
+        """
+        register(registry, Database, factory=lambda: FakeCM(events, "db"))
+        register(registry, Cache, factory=lambda: FailingCM(events, "cache"))
+        register(registry, Mailer, factory=lambda: FakeCM(events, "mailer"))
+        container.get(Database, Cache, Mailer)
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            container.close()
+
+        assert [e[:2] for e in events[3:]] == [
+            ("exit", "mailer"),
+            ("exit", "cache"),
+            ("exit", "db"),
+        ]
+        [error] = cleanup_failures(caplog)
+        assert str(error) == "cache"
+
+
+class TestClose:
+    def test_forgets_instances(self, registry, container):
+        """
+        After close() the container creates new instances.
+        """
+        register(registry, Database, factory=Database)
+        db = container.get(Database)
+        other = container.get(Database, blueprint="a")
+
+        container.close()
+
+        assert container.get(Database) is not db
+        assert container.get(Database, blueprint="a") is not other
+
+    def test_second_close_runs_nothing(self, registry, container, events):
+        """
+        Each cleanup runs once: closing again does nothing.
+        """
+        register(registry, Database, factory=lambda: FakeCM(events, "db"))
+        container.get(Database)
+        container.close()
+
+        container.close()
+
+        assert events == [("enter", "db"), ("exit", "db", None, None)]
+
+    def test_async_cleanups_skipped(self, registry, events):
+        """
+        A sync close() runs every sync cleanup, then warns once per async cleanup
+        it had to skip.
+        """
+        container = Container(registry)
+        register(registry, Database, factory=lambda: FakeCM(events, "db"))
+        register(registry, Cache, value=FakeACM(events, "cache"), enter=True)
+        register(registry, Mailer, factory=lambda: FakeCM(events, "mailer"))
+        register(registry, "conn", factory=lambda: FakeACM(events, "conn"))
+
+        asyncio.run(container.aget(Database, Cache, Mailer, "conn"))
+        with pytest.warns(
+            RuntimeWarning,
+            match=r"Skipped the async cleanup of \S+; close the container with "
+            r"`await container\.aclose\(\)` instead\.",
+        ) as record:
+            container.close()
+
+        assert [str(w.message).split(";")[0] for w in record] == [
+            "Skipped the async cleanup of 'conn'",
+            f"Skipped the async cleanup of {__name__}.Cache",
+        ]
+        assert [e[:2] for e in events[4:]] == [("exit", "mailer"), ("exit", "db")]
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_async_warning_as_error(self, registry, events):
+        """
+        Even when warnings are errors, every sync cleanup has run before the
+        first warning is raised.
+        """
+        container = Container(registry)
+        register(registry, Database, factory=lambda: FakeCM(events, "db"))
+        register(registry, Cache, value=FakeACM(events, "cache"), enter=True)
+        register(registry, Mailer, factory=lambda: FakeCM(events, "mailer"))
+        asyncio.run(container.aget(Database, Cache, Mailer))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(RuntimeWarning, match="Skipped the async cleanup"):
+                container.close()
+
+        assert [e[:2] for e in events[3:]] == [("exit", "mailer"), ("exit", "db")]
+
+
+class TestAsync:
+    def test_coroutine(self, registry, container):
+        """
+        aget() awaits a coroutine factory, once per container.
+        """
+        register(registry, Database, factory=amake_database)
+
+        async def run():
+            db = await container.aget(Database)
+            assert await container.aget(Database) is db
+            return db
+
+        db = asyncio.run(run())
+
+        assert isinstance(db, Database)
+        assert container.get(Database) is db
+
+    def test_several_keys(self, registry, container):
+        """
+        aget() with several keys gives a tuple in order, mixing sync and async
+        factories.
+        """
+        register(registry, Database, factory=amake_database)
+        register(registry, Cache, factory=Cache)
+        register(registry, Mailer, value="mailer")
+
+        async def run():
+            return await container.aget(Cache, Database, Mailer, Cache)
+
+        cache, db, mailer, cache2 = asyncio.run(run())
+
+        assert isinstance(cache, Cache)
+        assert isinstance(db, Database)
+        assert mailer == "mailer"
+        assert cache2 is cache
+
+    def test_blueprint(self, registry, container):
+        """
+        aget(..., blueprint=) searches that chain and shares instances by layer.
+        """
+        register(registry, Database, factory=amake_database)
+        register(registry, Database, layer="a", factory=amake_database)
+        register(registry, Cache, factory=amake_database)
+
+        async def run():
+            return (
+                await container.aget(Database, blueprint="a.b"),
+                await container.aget(Database, blueprint="a"),
+                await container.aget(Database),
+                await container.aget(Cache, blueprint="a"),
+                await container.aget(Cache),
+            )
+
+        ab, a, app, cache_a, cache = asyncio.run(run())
+
+        assert ab is a
+        assert app is not a
+        assert cache_a is cache
+
+    def test_not_found(self, container):
+        """
+        aget() of a missing key raises ServiceNotFoundError.
+        """
+        with pytest.raises(
+            ServiceNotFoundError, match=r"No service 'db' in blueprint 'a', the app"
+        ):
+            asyncio.run(container.aget("db", blueprint="a"))
+
+    def test_factory_takes_container(self, registry, container):
+        """
+        An async factory that asks for the container is called with it.
+        """
+
+        async def factory(container):
+            return container
+
+        register(registry, Database, factory=factory)
+
+        assert asyncio.run(container.aget(Database)) is container
+
+
+class TestAsyncGenerators:
+    def test_cleanup_at_aclose(self, registry, container, events):
+        """
+        An async generator factory runs to its yield on aget(), and is finished
+        by aclose().
+        """
+
+        async def factory():
+            events.append("setup")
+            yield "db"
+            events.append("cleanup")
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            assert await container.aget(Database) == "db"
+            assert events == ["setup"]
+            await container.aclose()
+
+        asyncio.run(run())
+
+        assert events == ["setup", "cleanup"]
+
+    def test_no_yield(self, registry, container):
+        """
+        An async generator that returns without yielding is an error.
+        """
+
+        async def factory():
+            return
+            yield  # pragma: no cover -- makes this an async generator function
+
+        register(registry, Database, factory=factory)
+
+        with pytest.raises(
+            ServiceCBVError,
+            match=rf"generator factory of {__name__}\.Database returned without "
+            "yielding",
+        ):
+            asyncio.run(container.aget(Database))
+
+    def test_yields_twice(self, registry, container, events, caplog):
+        """
+        An async generator that yields again at cleanup is closed and logged,
+        and the other cleanups still run.
+        """
+
+        async def first():
+            yield "first"
+            events.append("first cleanup")
+
+        async def twice():
+            try:
+                yield "twice"
+                yield "again"
+            finally:
+                events.append("twice closed")
+
+        register(registry, Database, factory=first)
+        register(registry, Cache, factory=twice)
+
+        async def run():
+            await container.aget(Database, Cache)
+            await container.aclose()
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            asyncio.run(run())
+
+        assert events == ["twice closed", "first cleanup"]
+        [error] = cleanup_failures(caplog)
+        assert re.search(
+            rf"{__name__}\.Cache yielded more than once; it must yield", str(error)
+        )
+
+    def test_fails_after_yield(self, registry, container, events, caplog):
+        """
+        An error in an async generator's cleanup is logged, and the other
+        cleanups still run.
+        """
+
+        async def first():
+            yield "first"
+            events.append("first cleanup")
+
+        async def failing():
+            yield "failing"
+            raise RuntimeError("cleanup failed")
+
+        register(registry, Database, factory=first)
+        register(registry, Cache, factory=failing)
+
+        async def run():
+            await container.aget(Database, Cache)
+            await container.aclose()
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            asyncio.run(run())
+
+        assert events == ["first cleanup"]
+        [error] = cleanup_failures(caplog)
+        assert str(error) == "cleanup failed"
+
+    def test_reraised(self, registry, container, events, caplog):
+        """
+        aclose(exc) raises *exc* at the async generator's yield; re-raising it
+        is not logged.
+        """
+
+        async def factory():
+            try:
+                yield "db"
+            except ValueError as e:
+                events.append(("saw", e))
+                raise
+
+        register(registry, Database, factory=factory)
+        exc = ValueError("request failed")
+
+        async def run():
+            await container.aget(Database)
+            await container.aclose(exc)
+
+        asyncio.run(run())
+
+        assert events == [("saw", exc)]
+        assert caplog.records == []
+
+    def test_swallowed(self, registry, container, events, caplog):
+        """
+        An async generator may swallow *exc* and return.
+        """
+
+        async def factory():
+            try:
+                yield "db"
+            except ValueError:
+                events.append("swallowed")
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            await container.aget(Database)
+            await container.aclose(ValueError("request failed"))
+
+        asyncio.run(run())
+
+        assert events == ["swallowed"]
+        assert caplog.records == []
+
+    def test_yields_again(self, registry, container, events, caplog):
+        """
+        An async generator that yields again after seeing *exc* is closed and
+        logged.
+        """
+
+        async def factory():
+            try:
+                yield "db"
+            except ValueError:
+                yield "again"
+            finally:
+                events.append("closed")
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            await container.aget(Database)
+            await container.aclose(ValueError("request failed"))
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            asyncio.run(run())
+
+        assert events == ["closed"]
+        [error] = cleanup_failures(caplog)
+        assert re.search("yielded more than once", str(error))
+
+
+class TestAsyncContextManagers:
+    @pytest.mark.parametrize("how", ["value", "factory", "coroutine"])
+    def test_entered_and_exited(self, registry, container, events, how):
+        """
+        An async context manager, registered as a value with enter=True or
+        returned by a factory, is entered by aget() and exited by aclose().
+        """
+        acm = FakeACM(events, "db")
+
+        async def coroutine():
+            return acm
+
+        if how == "value":
+            register(registry, Database, value=acm, enter=True)
+        else:
+            factory = coroutine if how == "coroutine" else lambda: acm
+            register(registry, Database, factory=factory)
+
+        async def run():
+            assert await container.aget(Database) == "db-aentered"
+            assert events == [("aenter", "db")]
+            await container.aclose()
+
+        asyncio.run(run())
+
+        assert events == [("aenter", "db"), ("aexit", "db", None, None)]
+
+    def test_exited_with_exception(self, registry, container, events):
+        """
+        aclose(exc) gives ``__aexit__`` the exception info.
+        """
+        register(registry, Database, value=FakeACM(events, "db"), enter=True)
+        exc = ValueError("request failed")
+
+        async def run():
+            await container.aget(Database)
+            await container.aclose(exc)
+
+        asyncio.run(run())
+
+        assert events[-1] == ("aexit", "db", ValueError, exc)
+
+    @pytest.mark.parametrize("how", ["value", "factory", "coroutine"])
+    def test_not_entered(self, registry, container, events, how):
+        """
+        With enter=False an async context manager is the service itself.
+        """
+        acm = FakeACM(events, "db")
+
+        async def coroutine():
+            return acm
+
+        if how == "value":
+            register(registry, Database, value=acm, enter=False)
+        else:
+            factory = coroutine if how == "coroutine" else lambda: acm
+            register(registry, Database, factory=factory, enter=False)
+
+        async def run():
+            assert await container.aget(Database) is acm
+            await container.aclose()
+
+        asyncio.run(run())
+
+        assert events == []
+
+    def test_failing_exit(self, registry, container, events, caplog):
+        """
+        A failing ``__aexit__`` is logged and the other cleanups still run.
+        """
+        register(registry, Database, factory=lambda: FakeACM(events, "db"))
+        register(registry, Cache, factory=lambda: FailingACM(events, "cache"))
+
+        async def run():
+            await container.aget(Database, Cache)
+            await container.aclose()
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            asyncio.run(run())
+
+        assert [e[:2] for e in events[2:]] == [("aexit", "cache"), ("aexit", "db")]
+        [error] = cleanup_failures(caplog)
+        assert str(error) == "cache"
+
+
+class TestSyncThroughAsync:
+    def test_generator_and_cm(self, registry, container, events):
+        """
+        aget() and aclose() handle sync generators and context managers too, in
+        one last in, first out order with the async ones.
+        """
+
+        def gen():
+            yield "gen"
+            events.append("gen cleanup")
+
+        async def agen():
+            yield "agen"
+            events.append("agen cleanup")
+
+        register(registry, Database, factory=gen)
+        register(registry, Cache, factory=lambda: FakeCM(events, "cm"))
+        register(registry, Mailer, factory=agen)
+        register(registry, "value", value=FakeCM(events, "value"), enter=True)
+
+        async def run():
+            return await container.aget(Database, Cache, Mailer, "value")
+
+        async def run_and_close():
+            services = await run()
+            del events[:]
+            await container.aclose()
+            return services
+
+        assert asyncio.run(run_and_close()) == (
+            "gen",
+            "cm-entered",
+            "agen",
+            "value-entered",
+        )
+        assert events == [
+            ("exit", "value", None, None),
+            "agen cleanup",
+            ("exit", "cm", None, None),
+            "gen cleanup",
+        ]
+
+    def test_exception_to_sync_cleanups(self, registry, container, events):
+        """
+        aclose(exc) hands *exc* to sync generators and context managers.
+        """
+
+        def gen():
+            try:
+                yield "gen"
+            except ValueError as e:
+                events.append(("gen saw", e))
+
+        async def coroutine():
+            return FakeCM(events, "cm")
+
+        register(registry, Database, factory=gen)
+        register(registry, Cache, factory=coroutine)
+        exc = ValueError("request failed")
+
+        async def run():
+            assert await container.aget(Database, Cache) == ("gen", "cm-entered")
+            await container.aclose(exc)
+
+        asyncio.run(run())
+
+        assert events == [
+            ("enter", "cm"),
+            ("exit", "cm", ValueError, exc),
+            ("gen saw", exc),
+        ]
+
+    def test_plain_not_entered(self, registry, container, events):
+        """
+        aget() does not enter a context manager when enter=False.
+        """
+        cm = FakeCM(events, "cm")
+        register(registry, Database, factory=lambda: cm, enter=False)
+
+        assert asyncio.run(container.aget(Database)) is cm
+        assert events == []
+
+
+class TestChain:
+    def test_default_chain(self, container):
+        """
+        A container searches the app layer alone by default.
+        """
+        assert container.chain == (APP_LAYER,)
+
+    def test_chain(self, registry):
+        """
+        The chain property is the chain given.
+        """
+        assert Container(registry, ("a", APP_LAYER)).chain == ("a", APP_LAYER)
+
+    def test_repr(self, registry):
+        """
+        The repr shows the chain and counts instances and cleanups.
+        """
+        register(registry, Database, factory=agen_database)
+        register(registry, Cache, value="cache")
+        container = Container(registry, ("a.b", "a", APP_LAYER))
+
+        assert repr(container) == (
+            "<Container chain=('a.b', 'a', app) instances=0 cleanups=0>"
+        )
+
+        async def run():
+            await container.aget(Database, Cache)
+            assert repr(container) == (
+                "<Container chain=('a.b', 'a', app) instances=2 cleanups=1>"
+            )
+            await container.aclose()
+
+        asyncio.run(run())
+
+    def test_rechain(self, registry):
+        """
+        Rechaining keeps the instances of the layers both chains share, and
+        resolves from the new chain.
+        """
+        register(registry, Database, factory=Database)
+        register(registry, Cache, factory=Cache)
+        register(registry, Cache, layer="api", factory=Cache)
+        container = Container(registry)
+        db, app_cache = container.get(Database, Cache)
+        ctx = object()
+
+        container._rechain(("api", APP_LAYER), ctx)
+
+        assert container.chain == ("api", APP_LAYER)
+        assert container._request_ctx is ctx
+        assert container.get(Database) is db
+        api_cache = container.get(Cache)
+        assert api_cache is not app_cache
+        assert container.get(Cache, blueprint=None) is api_cache
+
+        container._rechain((APP_LAYER,), None)
+
+        assert container.get(Database, Cache) == (db, app_cache)
+
+    def test_rechain_same_chain(self, registry):
+        """
+        Rechaining to the same chain only records the request context.
+        """
+        register(registry, Database, factory=Database)
+        container = Container(registry, ("api", APP_LAYER))
+        db = container.get(Database)
+        ctx = object()
+
+        container._rechain(("api", APP_LAYER), ctx)
+
+        assert container._request_ctx is ctx
+        assert container.get(Database) is db
+        assert container.chain == ("api", APP_LAYER)
+
+
+class TestChainOf:
+    def test_no_request(self, app):
+        """
+        Without a request context the chain is the app layer alone.
+        """
+        assert _chain_of(None, app) == (APP_LAYER,)
+
+    def test_request_of_other_app(self, app):
+        """
+        A request context of another app does not give its blueprints.
+        """
+        other = Flask("other")
+        bp = Blueprint("api", __name__)
+        bp.add_url_rule("/x", "x", lambda: "x")
+        other.register_blueprint(bp, url_prefix="/api")
+
+        with other.test_request_context("/api/x") as ctx:
+            assert ctx.request.blueprints == ["api"]
+            assert _chain_of(ctx, app) == (APP_LAYER,)
+
+    @pytest.mark.parametrize(
+        ("path", "chain"),
+        [
+            ("/x", (APP_LAYER,)),
+            ("/api/x", ("api", APP_LAYER)),
+            ("/api/v2/x", ("api.v2", "api", APP_LAYER)),
+        ],
+    )
+    def test_request_blueprints(self, app, path, chain):
+        """
+        A request's chain is its blueprints, innermost first, then the app.
+        """
+        api = Blueprint("api", __name__)
+        v2 = Blueprint("v2", __name__)
+        v2.add_url_rule("/x", "x", lambda: "v2")
+        api.add_url_rule("/x", "x", lambda: "api")
+        api.register_blueprint(v2, url_prefix="/v2")
+        app.add_url_rule("/x", "x", lambda: "app")
+        app.register_blueprint(api, url_prefix="/api")
+
+        with app.test_request_context(path) as ctx:
+            assert _chain_of(ctx, app) == chain
+
+
+class TestServicePing:
+    def test_attributes(self, registry, container):
+        """
+        A ping is named after its key, has a repr and tells whether it is async.
+        """
+        svc = register(registry, Database, value="db", ping=bool)
+
+        [ping] = container.get_pings()
+
+        assert isinstance(ping, ServicePing)
+        assert ping.name == f"{__name__}.Database"
+        assert repr(ping) == f"<ServicePing {__name__}.Database>"
+        assert ping.is_async is svc.is_async is False
+
+    def test_ping(self, registry, container):
+        """
+        ping() gets the service and calls the ping with it.
+        """
+        seen = []
+        register(registry, Database, factory=Database, ping=seen.append)
+        [ping] = container.get_pings()
+
+        ping.ping()
+
+        assert seen == [container.get(Database)]
+
+    def test_ping_fails(self, registry, container):
+        """
+        The ping's exception propagates.
+        """
+
+        def ping(db):
+            raise ConnectionError(f"{db} is down")
+
+        register(registry, Database, value="db", ping=ping)
+        [service_ping] = container.get_pings()
+
+        with pytest.raises(ConnectionError, match=r"^db is down$"):
+            service_ping.ping()
+
+    def test_aping_async(self, registry, container):
+        """
+        aping() awaits an async factory and an async ping.
+        """
+        seen = []
+
+        async def ping(db):
+            seen.append(db)
+
+        register(registry, Database, factory=amake_database, ping=ping)
+        [service_ping] = container.get_pings()
+
+        asyncio.run(service_ping.aping())
+
+        assert service_ping.is_async is True
+        assert seen == [container.get(Database)]
+
+    def test_aping_sync(self, registry, container):
+        """
+        aping() works with a sync ping too.
+        """
+        seen = []
+        register(registry, Database, value="db", ping=seen.append)
+        [service_ping] = container.get_pings()
+
+        asyncio.run(service_ping.aping())
+
+        assert seen == ["db"]
+
+    def test_get_pings_filters(self, registry):
+        """
+        Only services with a ping, visible from the chain, are listed; an inner
+        layer's registration hides the app's.
+        """
+        register(registry, Database, value="app db", ping=bool)
+        register(registry, Cache, value="cache")
+        register(registry, Mailer, layer="other", value="mailer", ping=bool)
+        register(registry, Database, layer="api", value="api db", ping=bool)
+        register(registry, "config", layer="api", value="config", ping=bool)
+
+        app_pings = Container(registry).get_pings()
+        api_pings = Container(registry, ("api", APP_LAYER)).get_pings()
+
+        assert [p.name for p in app_pings] == [f"{__name__}.Database"]
+        assert sorted(p.name for p in api_pings) == [
+            "'config'",
+            f"{__name__}.Database",
+        ]
+
+    def test_get_pings_blueprint(self, registry, container):
+        """
+        get_pings(blueprint=) lists the pings of that chain, and their ping()
+        gets the service from that chain.
+        """
+        seen = []
+        register(registry, Database, value="app db", ping=seen.append)
+        register(registry, Database, layer="api", value="api db", ping=seen.append)
+
+        [api_ping] = container.get_pings(blueprint="api.v2")
+        [app_ping] = container.get_pings()
+        api_ping.ping()
+        app_ping.ping()
+        asyncio.run(api_ping.aping())
+
+        assert seen == ["api db", "app db", "api db"]
