@@ -5,7 +5,11 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    contextmanager,
+)
 from typing import TYPE_CHECKING, Any, Final
 
 from ._registry import (
@@ -23,7 +27,7 @@ from ._registry import (
 from .exceptions import AsyncServiceError, ServiceCBVError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Generator
+    from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 
 __all__ = ["Container", "ServicePing"]
 
@@ -142,47 +146,52 @@ class Container:
             AsyncServiceError: A service needs :meth:`aget`.
         """
         if blueprint is not None:
-            chain = chain_for(blueprint)
-            if len(keys) == 1:
-                return self._create(keys[0], chain)
-            return tuple([self._create(key, chain) for key in keys])
+            with self._searching(chain_for(blueprint)):
+                return self.get(*keys)
         instances = self._instances
         if len(keys) == 1:
             instance = instances.get(keys[0], _MISSING)
             if instance is _MISSING:
-                return self._create(keys[0], None)
+                return self._create(keys[0])
             return instance
         result = []
         for key in keys:
             instance = instances.get(key, _MISSING)
-            result.append(self._create(key, None) if instance is _MISSING else instance)
+            result.append(self._create(key) if instance is _MISSING else instance)
         return tuple(result)
 
-    def _find(
-        self, key: object, chain: tuple[str | None, ...] | None
-    ) -> tuple[str | None, RegisteredService]:
-        resolved = self._resolved if chain is None else self._registry.resolved(chain)
-        found = resolved.get(key)
+    @contextmanager
+    def _searching(self, chain: tuple[str | None, ...]) -> Iterator[None]:
+        # Search *chain* for the duration of the block, so that factories
+        # getting their own dependencies search it too.
+        saved = self._chain, self._resolved, self._instances
+        self._chain = chain
+        self._resolved = self._registry.resolved(chain)
+        self._instances = {}
+        try:
+            yield
+        finally:
+            self._chain, self._resolved, self._instances = saved
+
+    def _find(self, key: object) -> tuple[str | None, RegisteredService]:
+        found = self._resolved.get(key)
         if found is None:
-            if chain is None:
-                # The key may have been registered after this container took
-                # its view of the registry: look again before giving up.
-                chain = self._chain
-                self._resolved = self._registry.resolved(chain)
-                found = self._resolved.get(key)
+            # The key may have been registered after this container took its
+            # view of the registry: look again before giving up.
+            self._resolved = self._registry.resolved(self._chain)
+            found = self._resolved.get(key)
             if found is None:
-                raise self._registry.not_found(key, chain)
+                raise self._registry.not_found(key, self._chain)
         return found
 
-    def _create(self, key: object, chain: tuple[str | None, ...] | None) -> Any:
-        layer, svc = self._find(key, chain)
+    def _create(self, key: object) -> Any:
+        layer, svc = self._find(key)
         by_layer = (layer, key)
         instance = self._by_layer.get(by_layer, _MISSING)
         if instance is _MISSING:
             instance = self._make(svc)
             self._by_layer[by_layer] = instance
-        if chain is None:
-            self._instances[key] = instance
+        self._instances[key] = instance
         return instance
 
     def _call(self, svc: RegisteredService) -> Any:
@@ -258,24 +267,25 @@ class Container:
         Like :meth:`get`, but also creates services with async factories
         (coroutine functions, async generators, async context managers).
         """
-        chain = None if blueprint is None else chain_for(blueprint)
+        if blueprint is not None:
+            with self._searching(chain_for(blueprint)):
+                return await self.aget(*keys)
         result = []
         for key in keys:
-            instance = self._instances.get(key, _MISSING) if chain is None else _MISSING
+            instance = self._instances.get(key, _MISSING)
             if instance is _MISSING:
-                instance = await self._acreate(key, chain)
+                instance = await self._acreate(key)
             result.append(instance)
         return result[0] if len(keys) == 1 else tuple(result)
 
-    async def _acreate(self, key: object, chain: tuple[str | None, ...] | None) -> Any:
-        layer, svc = self._find(key, chain)
+    async def _acreate(self, key: object) -> Any:
+        layer, svc = self._find(key)
         by_layer = (layer, key)
         instance = self._by_layer.get(by_layer, _MISSING)
         if instance is _MISSING:
             instance = await self._amake(svc)
             self._by_layer[by_layer] = instance
-        if chain is None:
-            self._instances[key] = instance
+        self._instances[key] = instance
         return instance
 
     async def _amake(self, svc: RegisteredService) -> Any:

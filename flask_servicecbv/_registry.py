@@ -27,8 +27,17 @@ GENERATOR = 2  # a generator function: yields the service, cleans up after
 COROUTINE = 3  # an async function returning the service
 ASYNC_GENERATOR = 4  # an async generator function
 
+#: String annotations that mean our (or svcs's) container.
+_CONTAINER_ANNOTATIONS = frozenset(
+    {"Container", "flask_servicecbv.Container", "svcs.Container"}
+)
+
 #: Names a factory's single parameter may have to receive the container.
 _CONTAINER_PARAM_NAMES = frozenset({"container", "svcs_container"})
+
+
+# The default of RegisteredService(factory=...): a ready value is registered.
+_NO_FACTORY: Any = object()
 
 
 def key_name(key: object) -> str:
@@ -89,7 +98,7 @@ def _takes_container(factory: Callable[..., object]) -> bool:
         return True
     annotation = param.annotation
     if isinstance(annotation, str):
-        return annotation.rsplit(".", 1)[-1] == "Container"
+        return annotation in _CONTAINER_ANNOTATIONS
     return getattr(annotation, "__name__", None) == "Container" and getattr(
         annotation, "__module__", ""
     ).startswith(("flask_servicecbv", "svcs"))
@@ -128,7 +137,7 @@ class RegisteredService:
         self,
         key: object,
         *,
-        factory: object = None,
+        factory: object = _NO_FACTORY,
         value: object = None,
         enter: bool,
         ping: object,
@@ -156,7 +165,7 @@ class RegisteredService:
         self.ping: Callable[..., object] | None = ping
         self.on_registry_close: Callable[[], object] | None = on_registry_close
         self.value = value
-        if factory is None:
+        if factory is _NO_FACTORY:
             self.factory: Callable[..., object] | None = None
             self.kind = VALUE
             self.takes_container = False

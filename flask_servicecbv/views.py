@@ -13,7 +13,7 @@ from flask.globals import _cv_app, _cv_request
 from flask.views import MethodView, http_method_funcs
 
 from ._container import _MISSING
-from ._registry import key_name
+from ._registry import COROUTINE, key_name
 from .exceptions import (
     AsyncServiceError,
     NoAppContextError,
@@ -87,12 +87,19 @@ class ServiceAttr(Generic[T]):
         service = cont._instances.get(self.key, _MISSING)  # noqa: SLF001
         if service is _MISSING:
             try:
-                service = cont._create(self.key, None)  # noqa: SLF001
+                service = cont._create(self.key)  # noqa: SLF001
             except ServiceNotFoundError:
+                # Only our own key gets the view's name: a factory that misses
+                # one of its dependencies must be told which one.
+                if self.key in cont._resolved:  # noqa: SLF001
+                    raise
                 raise cont._registry.not_found(  # noqa: SLF001
                     self.key, cont.chain, where=self._where(instance)
                 ) from None
             except AsyncServiceError:
+                # Awaiting only helps when this service's own factory is async.
+                if cont._resolved[self.key][1].kind < COROUTINE:  # noqa: SLF001
+                    raise
                 raise self._needs_await(instance) from None
         return service
 
@@ -164,7 +171,7 @@ def _own_services(cls: type) -> dict[str, object]:
             own[name] = key
     for name, value in list(cls.__dict__.items()):
         if isinstance(value, ServiceAttr) and name not in own:
-            if name in _RESERVED:
+            if name.startswith("__") or name in _RESERVED:
                 _check_name(cls, name)
             for base in cls.__mro__[1:]:
                 found = base.__dict__.get(name, _MISSING)
@@ -263,6 +270,8 @@ class ServiceMixin:
         try:
             return await cont.aget(key)
         except ServiceNotFoundError:
+            if key in cont._resolved:  # noqa: SLF001 -- a dependency is missing
+                raise
             where = f" for {type(self).__qualname__}.{name}"
             raise cont._registry.not_found(key, cont.chain, where=where) from None  # noqa: SLF001
 

@@ -454,6 +454,27 @@ class TestBlueprintLayers:
             with pytest.raises(ServiceNotFoundError, match=r"in the app; blueprint"):
                 get(Cache)
 
+    @pytest.mark.parametrize("factory", [repository_via_get, repository_via_container])
+    def test_blueprint_argument_reaches_dependencies(self, app, api, factory):
+        """
+        Outside a request, get(key, blueprint=...) also makes the factory's own
+        dependencies come from that blueprint's chain, sync and async.
+        """
+        register_factory(app, Repository, factory)
+        register_value(app, Database, Database("app"))
+        register_value(api, Database, Database("api"))
+        app.register_blueprint(api)
+
+        async def aget_repository():
+            return await aget(Repository, blueprint="api")
+
+        with app.app_context():
+            assert get(Repository, blueprint="api").db.name == "api"
+            assert get(Database).name == "app"
+        with app.app_context():
+            assert asyncio.run(aget_repository()).db.name == "api"
+            assert get(Database).name == "app"
+
     @pytest.mark.parametrize("call", ["get", "aget", "get_pings"])
     def test_unknown_blueprint_argument(self, app, api, call):
         """

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Annotated, NewType
+from typing import TYPE_CHECKING, Annotated, NewType
 
 import pytest
 
@@ -23,6 +23,9 @@ from flask_servicecbv._registry import (
     layer_name,
 )
 from flask_servicecbv.exceptions import RegistrationError, ServiceNotFoundError
+
+if TYPE_CHECKING:
+    import collections.abc
 
 UserId = NewType("UserId", int)
 
@@ -284,6 +287,18 @@ class TestRegisteredServiceTakesContainer:
 
         assert service(factory=factory).takes_container is True
 
+    def test_string_annotation_of_other_container(self):
+        """
+        A string annotation naming another package's Container does not.
+        """
+
+        def factory(c: collections.abc.Container) -> None:
+            """
+            Never called: only the signature matters.
+            """
+
+        assert service(factory=factory).takes_container is False
+
     def test_annotated_with_other_container(self):
         """
         A class that is only named Container, from another package, does not.
@@ -421,16 +436,18 @@ class TestRegisteredServiceErrors:
         ):
             service(["db"], value=1)
 
-    def test_non_callable_factory(self):
+    @pytest.mark.parametrize("factory", [42, None])
+    def test_non_callable_factory(self, factory):
         """
-        A factory that is not callable is refused, pointing at register_value().
+        A factory that is not callable, None included, is refused, pointing at
+        register_value().
         """
         with pytest.raises(
             RegistrationError,
-            match=r"factory for .*Database must be callable, got 42; "
+            match=rf"factory for .*Database must be callable, got {factory}; "
             r"use register_value\(\)",
         ):
-            service(factory=42)
+            service(factory=factory)
 
     def test_non_callable_ping(self):
         """
