@@ -230,8 +230,8 @@ class ServiceMixin:
     #: Attribute name to service key, for this class; merged with the bases'.
     services: ClassVar[Mapping[str, object]] = {}
 
-    #: Every service attribute of the class, its bases' included: read-only,
-    #: computed at class creation.
+    #: Every service attribute of the class and its bases, read-only, computed
+    #: at class creation.
     service_attributes: ClassVar[Mapping[str, object]] = MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -240,6 +240,16 @@ class ServiceMixin:
         merged: dict[str, object] = {}
         for klass in reversed(cls.__mro__):
             merged.update(klass.__dict__.get(_OWN, {}))
+        for name in merged:
+            # What the MRO finds first must be the service, not a method or
+            # attribute of a subclass or an earlier base that hides it.
+            found = next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+            if not isinstance(found, ServiceAttr):
+                msg = (
+                    f"{cls.__qualname__}.{name} hides the service {name!r} that a "
+                    "base class declares; rename one of them."
+                )
+                raise ServiceDeclarationError(msg)
         cls.service_attributes = MappingProxyType(merged)
         for name in (*http_method_funcs, "dispatch_request"):
             method = cls.__dict__.get(name)
