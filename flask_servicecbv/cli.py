@@ -32,7 +32,9 @@ def list_command() -> None:
     registry = _registry_of(app)
     layers = registry.layers
     for name, layer in layers.items():
-        click.echo(f"{layer_name(name).capitalize()}:")
+        # Not str.capitalize(): it would lowercase the blueprint's name.
+        title = layer_name(name)
+        click.echo(f"{title[0].upper()}{title[1:]}:")
         if not layer:
             click.echo("  (no services)")
         for key, svc in layer.items():

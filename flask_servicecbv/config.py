@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
-from typing_extensions import Self
 from werkzeug.utils import ImportStringError, import_string
 
 from ._registry import RegisteredService, Registry
@@ -15,13 +14,12 @@ from .extension import get
 
 if TYPE_CHECKING:
     from flask import Flask
+    from typing_extensions import Self
 
 __all__ = ["APP_SERVICES", "Service", "configure_services"]
 
 #: The key of ``app.config["SERVICES"]`` whose services go to the app layer.
 APP_SERVICES: Final = "__app__"
-
-ServiceT = TypeVar("ServiceT", bound="Service")
 
 
 class Service:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from .extension import get_pings
-from .views import ServiceView
+from .views import ServiceView, _aclose_current
+
+if TYPE_CHECKING:
+    from ._container import ServicePing
 
 __all__ = ["HealthView"]
 
@@ -34,20 +37,17 @@ class HealthView(ServiceView):
         """
         Run the pings and report.
         """
-        services: dict[str, str] = {}
-        errors: dict[str, str] = {}
-        for ping in get_pings():
-            try:
-                if ping.is_async:
-                    current_app.ensure_sync(ping.aping)()
-                else:
-                    ping.ping()
-            except Exception as e:  # noqa: PERF203 -- every ping runs, whatever fails
-                log.warning("Ping of %s failed.", ping.name, exc_info=True)
-                services[ping.name] = "failing"
-                errors[ping.name] = f"{type(e).__name__}: {e}"
-            else:
-                services[ping.name] = "ok"
+        pings = get_pings()
+        errors: dict[str, str]
+        if any(ping.is_async for ping in pings):
+            # One event loop for all the pings, and the container closed in it:
+            # the sync teardown after this view cannot run async cleanups.
+            errors = current_app.ensure_sync(_arun_pings)(pings)
+        else:
+            errors = _run_pings(pings)
+        services = {
+            ping.name: "failing" if ping.name in errors else "ok" for ping in pings
+        }
         if not errors:
             return {"status": "ok", "services": services}, 200
         body: dict[str, Any] = {
@@ -58,3 +58,34 @@ class HealthView(ServiceView):
         if current_app.debug:
             body["errors"] = errors
         return body, 503
+
+
+def _failed(ping: ServicePing, e: Exception) -> str:
+    log.warning("Ping of %s failed.", ping.name, exc_info=e)
+    return f"{type(e).__name__}: {e}"
+
+
+def _run_pings(pings: list[ServicePing]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for ping in pings:
+        try:
+            ping.ping()
+        except Exception as e:  # noqa: BLE001, PERF203 -- every ping runs, whatever fails
+            errors[ping.name] = _failed(ping, e)
+    return errors
+
+
+async def _arun_pings(pings: list[ServicePing]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    try:
+        for ping in pings:
+            try:
+                if ping.is_async:
+                    await ping.aping()
+                else:
+                    ping.ping()
+            except Exception as e:  # noqa: BLE001, PERF203 -- every ping runs
+                errors[ping.name] = _failed(ping, e)
+    finally:
+        await _aclose_current(None)
+    return errors

@@ -1,0 +1,194 @@
+"""Tests for flask_servicecbv.cli: ``flask services list`` and ``check``."""
+
+# Views declare `services = {...}` as the library documents it; ClassVar
+# annotations on every test view would be noise.
+
+from __future__ import annotations
+
+import pytest
+from flask import Blueprint, Flask
+from flask.views import MethodView
+
+from flask_servicecbv import (
+    APP_SERVICES,
+    ServiceView,
+    init_app,
+    register_factory,
+    register_value,
+)
+
+
+class Settings:
+    """A service key registered as a value."""
+
+
+class Cache:
+    """A service key registered with a factory (the class itself)."""
+
+
+def run(app: Flask, *args: str):
+    return app.test_cli_runner().invoke(args=["services", *args])
+
+
+class TestList:
+    @pytest.fixture(name="wired_app")
+    def _wired_app(self):
+        """
+        A configured service with a ping on the app and overridden by "api",
+        a value on the app, and a factory on "api".
+        """
+        app = Flask("cli_app")
+        app.config["SERVICES"] = {
+            APP_SERVICES: {"service_fixtures.CliPingService": {"region": "eu"}},
+            "api": {"service_fixtures.CliPingService": {"region": "us"}},
+        }
+        init_app(app)
+        register_value(app, Settings, "settings")
+        api = Blueprint("api", __name__)
+        register_factory(api, Cache, Cache)
+        app.register_blueprint(api)
+        return app
+
+    def test_layers_and_resolution(self, wired_app):
+        """
+        Each layer lists its keys with value or factory and ping, then each
+        blueprint says which layer provides each of its keys.
+        """
+        result = run(wired_app, "list")
+
+        assert result.exit_code == 0
+        assert result.output.splitlines() == [
+            "The app:",
+            (
+                "  service_fixtures.CliPingService: factory CliPingService(**config), "
+                "ping CliPingService.ping"
+            ),
+            "  test_cli.Settings: value 'settings', ping -",
+            "Blueprint 'api':",
+            (
+                "  service_fixtures.CliPingService: factory CliPingService(**config), "
+                "ping CliPingService.ping"
+            ),
+            "  test_cli.Cache: factory Cache, ping -",
+            "Blueprint 'api' resolves:",
+            "  service_fixtures.CliPingService <- blueprint 'api'",
+            "  test_cli.Settings <- the app",
+            "  test_cli.Cache <- blueprint 'api'",
+        ]
+
+    def test_empty_app_layer(self, app):
+        """
+        A layer without services says so.
+        """
+        result = run(app, "list")
+
+        assert result.exit_code == 0
+        assert result.output.splitlines() == ["The app:", "  (no services)"]
+
+    def test_nested_blueprint(self, app):
+        """
+        A nested blueprint is listed under its dotted name, its keys resolved
+        from its parent's layer.
+        """
+        parent = Blueprint("parent", __name__)
+        register_value(parent, Settings, "parent settings")
+        parent.register_blueprint(Blueprint("child", __name__))
+        app.register_blueprint(parent)
+
+        result = run(app, "list")
+
+        assert result.output.splitlines() == [
+            "The app:",
+            "  (no services)",
+            "Blueprint 'parent':",
+            "  test_cli.Settings: value 'parent settings', ping -",
+            "Blueprint 'parent' resolves:",
+            "  test_cli.Settings <- blueprint 'parent'",
+            "Blueprint 'parent.child' resolves:",
+            "  test_cli.Settings <- blueprint 'parent'",
+        ]
+
+    def test_blueprint_name_case_kept(self, app):
+        """
+        A blueprint's name is printed as it is spelt, capitals included.
+        """
+        admin = Blueprint("AdminV2", __name__)
+        register_value(admin, Settings, "admin settings")
+        app.register_blueprint(admin)
+
+        result = run(app, "list")
+
+        assert "Blueprint 'AdminV2':" in result.output.splitlines()
+
+    def test_value_with_qualname(self, app):
+        """
+        A value that has a ``__qualname__`` (a class, a function) is shown by it.
+        """
+        register_value(app, Cache, Cache)
+
+        result = run(app, "list")
+
+        assert "  test_cli.Cache: value Cache, ping -" in result.output.splitlines()
+
+
+class TestCheck:
+    def test_all_resolve(self, app):
+        """
+        When everything resolves, one summary line and exit status 0; function
+        views and plain class views are not counted.
+        """
+
+        class Items(ServiceView):
+            services = {"settings": Settings, "cache": Cache}
+
+        class Plain(MethodView):
+            pass
+
+        register_value(app, Settings, "settings")
+        register_factory(app, Cache, Cache)
+        app.add_url_rule("/items", view_func=Items.as_view("items"))
+        app.add_url_rule("/plain", view_func=Plain.as_view("plain"))
+        app.add_url_rule("/function", "function", view_func=lambda: "function")
+
+        result = run(app, "check")
+
+        assert result.exit_code == 0
+        assert result.stdout == "All 2 service attributes of 1 views resolve.\n"
+        assert result.stderr == ""
+
+    def test_no_views(self, app):
+        """
+        An app without service views passes with zero counts.
+        """
+        result = run(app, "check")
+
+        assert result.exit_code == 0
+        assert result.output == "All 0 service attributes of 0 views resolve.\n"
+
+    def test_unresolved(self, app):
+        """
+        Each unresolved attribute is printed with the layers searched, then the
+        count, on stderr; the exit status is 1.
+        """
+
+        class Items(ServiceView):
+            services = {"settings": Settings, "cache": Cache}
+
+        register_value(app, Cache, Cache())
+        api = Blueprint("api", __name__)
+        api.add_url_rule("/items", view_func=Items.as_view("items"))
+        app.register_blueprint(api)
+        app.add_url_rule("/items", view_func=Items.as_view("items"))
+
+        result = run(app, "check")
+
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            (
+                "api.items: settings = test_cli.Settings is not in blueprint 'api', "
+                "the app"
+            ),
+            "items: settings = test_cli.Settings is not in the app",
+            "2 service attribute(s) do not resolve.",
+        ]
