@@ -440,7 +440,7 @@ class ServicePing:
     @property
     def name(self) -> str:
         """
-        The name of the service: its key's ``module.QualName``.
+        The name of the service, its key's ``module.QualName``.
         """
         return key_name(self._svc.key)
 

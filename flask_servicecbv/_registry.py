@@ -222,8 +222,8 @@ class Registry:
     @property
     def layers(self) -> dict[str | None, dict[object, RegisteredService]]:
         """
-        A copy of the layers: layer name (``None`` for the app) to its
-        registrations.
+        A copy of the layers and their registrations, by layer name (``None``
+        for the app).
         """
         return {name: dict(layer) for name, layer in self._layers.items()}
 
