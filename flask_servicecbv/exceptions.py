@@ -54,15 +54,21 @@ class NoAppContextError(ServiceCBVError, RuntimeError):
 
 class AsyncServiceError(ServiceCBVError, TypeError):
     """
-    Raised when :func:`flask_servicecbv.get` meets a service that can only be
-    created or cleaned up asynchronously; use :func:`flask_servicecbv.aget`.
+    Raised when :func:`flask_servicecbv.get`, or reading a view's service
+    attribute, meets a service whose factory is async; use
+    :func:`flask_servicecbv.aget` or
+    :meth:`~flask_servicecbv.ServiceMixin.aservice` instead.
     """
 
 
 class ServiceDeclarationError(ServiceCBVError, TypeError):
     """
-    Raised when a class declares its services wrongly: a name that is not an
-    identifier, a name that clashes with an attribute, an unhashable key.
+    Raised when a view class declares its services wrongly.
+
+    That is: ``services`` is not a mapping, a name is not an identifier or is
+    reserved (a dunder or an HTTP method name), a name clashes with an
+    attribute of the class or its bases, a subclass hides a declared service,
+    or a key is not hashable.
     """
 
 
