@@ -185,11 +185,24 @@ class Container:
         return found
 
     def _create(self, key: object) -> Any:
-        layer, svc = self._find(key)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._find(key)
+        layer, svc = found
         by_layer = (layer, key)
         instance = self._by_layer.get(by_layer, _MISSING)
         if instance is _MISSING:
-            instance = self._make(svc)
+            if svc.kind == GENERATOR:
+                # Inlined from _make(): the common case of the request path.
+                factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
+                gen = factory(self) if svc.takes_container else factory()
+                try:
+                    instance = next(gen)
+                except StopIteration:
+                    raise _no_yield(svc) from None
+                self._cleanups.append((_GEN, gen, svc))
+            else:
+                instance = self._make(svc)
             self._by_layer[by_layer] = instance
         self._instances[key] = instance
         return instance

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask
 from flask.globals import _cv_app, _cv_request
 from werkzeug.local import LocalProxy
 
-from ._container import Container, ServicePing, _chain_of
+from ._container import _MISSING, Container, ServicePing, _chain_of
 from ._registry import APP_LAYER, RegisteredService, Registry
 from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
 
@@ -345,8 +345,16 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
     cont: Container | None = ctx.g.__dict__.get(_G_KEY)
     if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
         cont = _container_for(ctx)
-    if blueprint is not None:
-        _check_layer(ctx.app, blueprint)
+    if blueprint is None:
+        if len(keys) == 1:
+            # The request path: one dict lookup when the service exists.
+            key = keys[0]
+            instance = cont._instances.get(key, _MISSING)  # noqa: SLF001
+            if instance is _MISSING:
+                return cont._create(key)  # noqa: SLF001
+            return instance
+        return cont.get(*keys)
+    _check_layer(ctx.app, blueprint)
     return cont.get(*keys, blueprint=blueprint)
 
 

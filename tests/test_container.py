@@ -370,10 +370,11 @@ class TestGenerators:
         container.close()
         assert events == []
 
-    def test_no_yield(self, registry, container, events):
+    @pytest.mark.parametrize("use_aget", [False, True])
+    def test_no_yield(self, registry, container, events, use_aget):
         """
-        A generator that returns without yielding is an error, and nothing is
-        cached.
+        A generator that returns without yielding is an error, through get()
+        and aget() alike, and nothing is cached.
         """
 
         def factory():
@@ -383,13 +384,18 @@ class TestGenerators:
 
         register(registry, Database, factory=factory)
 
+        def get_it():
+            if use_aget:
+                return asyncio.run(container.aget(Database))
+            return container.get(Database)
+
         for _ in range(2):
             with pytest.raises(
                 ServiceCBVError,
                 match=rf"The generator factory of {__name__}\.Database returned "
                 r"without yielding; it must yield the service exactly once\.",
             ):
-                container.get(Database)
+                get_it()
 
         assert events == ["ran", "ran"]
         assert repr(container).endswith("instances=0 cleanups=0>")
