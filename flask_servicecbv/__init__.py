@@ -9,6 +9,7 @@ from .checks import UnresolvedService, check_services
 from .config import APP_SERVICES, Service
 from .exceptions import ServiceCBVError, ServiceNotFoundError
 from .extension import (
+    ServiceCBV,
     aclose_registry,
     aget,
     close_registry,
@@ -34,6 +35,7 @@ __all__ = [
     "Registry",
     "Service",
     "ServiceAttr",
+    "ServiceCBV",
     "ServiceCBVError",
     "ServiceMixin",
     "ServiceNotFoundError",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXTENSION_KEY",
+    "ServiceCBV",
     "aclose_registry",
     "aget",
     "close_registry",
@@ -88,6 +89,30 @@ def init_app(app: FlaskAppT) -> FlaskAppT:
         app.teardown_appcontext(_teardown)
         app.cli.add_command(services_cli)
     return app
+
+
+class ServiceCBV:
+    """
+    The extension object, for apps that follow Flask's ``ext.init_app(app)``
+    convention: ``ServiceCBV(app)`` or ``ServiceCBV()`` then
+    ``.init_app(app)`` in an app factory.
+
+    It keeps no state and no reference to an app: everything lives in
+    ``app.extensions["servicecbv"]``, so one object can serve many apps.
+
+    Args:
+        app: When given, :meth:`init_app` is called with it.
+    """
+
+    def __init__(self, app: Flask | None = None) -> None:
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: FlaskAppT) -> FlaskAppT:
+        """
+        Call :func:`~flask_servicecbv.init_app` with *app* and return it.
+        """
+        return init_app(app)
 
 
 def _registry_of(app: Flask) -> Registry:

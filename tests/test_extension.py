@@ -22,6 +22,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from flask_servicecbv import (
     Registry,
+    ServiceCBV,
     ServiceCBVError,
     ServiceNotFoundError,
     aclose_registry,
@@ -168,6 +169,23 @@ class TestInitApp:
         assert len(app.teardown_appcontext_funcs) == 1
         with app.app_context():
             assert get(Database) == Database("kept")
+
+    @pytest.mark.parametrize("deferred", [False, True])
+    def test_extension_object(self, deferred):
+        """
+        ServiceCBV(app) and ServiceCBV().init_app(app) install the same
+        registry as init_app(app), and the object keeps no app.
+        """
+        app = Flask("fresh")
+
+        if deferred:
+            ext = ServiceCBV()
+            assert ext.init_app(app) is app
+        else:
+            ext = ServiceCBV(app)
+
+        assert isinstance(app.extensions[EXTENSION_KEY], Registry)
+        assert vars(ext) == {}
 
     def test_teardown_without_services(self, app, client):
         """
