@@ -43,6 +43,10 @@ nitpick_ignore_regex = [
     # annotations only under TYPE_CHECKING.
     ("py:class", r"(flask|werkzeug|collections\.abc)\..*"),
     ("py:class", r"Flask|Blueprint"),
+    # Flask annotates View's class attributes with its `t` (typing) alias, and
+    # Service.from_context returns typing_extensions.Self; older Sphinx
+    # releases (the ones that still run on Python 3.10) try to link both.
+    ("py:class", r"t\.\w+|Self"),
     # The type variables of the typed overloads (get(), aget(), ServiceAttr)
     # and of init_app() are not public objects with a page of their own.
     ("py:class", r"flask_servicecbv\.\w+\.(T\d?|FlaskAppT)"),
