@@ -24,6 +24,22 @@ def _documented_names() -> set[str]:
     return set(_DIRECTIVE.findall((DOCS / "api.md").read_text(encoding="utf-8")))
 
 
+class TestReadme:
+    def test_example_runs(self):
+        """
+        The Python examples of README.md run, in order, in one namespace.
+        """
+        text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+        blocks = re.findall(r"^```python\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+        namespace: dict[str, object] = {"__name__": "readme"}
+
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
+
+        assert blocks
+        assert "BookmarkList" in namespace
+
+
 class TestDocs:
     @pytest.mark.slow
     def test_build(self, tmp_path):
