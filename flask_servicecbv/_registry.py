@@ -257,13 +257,17 @@ class Registry:
         Return the flattened view of *chain*: for each key, the innermost layer
         that has it and its registration.
         """
-        resolved = self._resolved.get(chain)
+        # Store into the cache we read from: if a registration replaces the
+        # cache meanwhile, a view built from the old layers goes with the old
+        # cache instead of outliving the change. No lock on the request path.
+        cache = self._resolved
+        resolved = cache.get(chain)
         if resolved is None:
             resolved = {}
             for layer in reversed(chain):
                 for key, svc in self._layers.get(layer, {}).items():
                     resolved[key] = (layer, svc)
-            self._resolved[chain] = resolved
+            cache[chain] = resolved
         return resolved
 
     def not_found(

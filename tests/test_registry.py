@@ -715,6 +715,30 @@ class TestRegistry:
 
         assert registry.resolved(chain)[Database] == ("api", svc)
 
+    def test_registration_during_build_not_lost(self, registry):
+        """
+        A registration made while another thread builds a view is not hidden
+        by that (older) view: the next lookup rebuilds.
+        """
+        registry.register(APP_LAYER, service(value=1))
+        late = service(Cache, value=2)
+        chain = chain_for("api")
+
+        class Intruding(dict):
+            def get(self, layer, default=None):
+                if layer == "api":
+                    # Another thread registers after the app layer was read.
+                    registry.register(APP_LAYER, late)
+                return super().get(layer, default)
+
+        registry._layers = Intruding(registry._layers)
+
+        stale = registry.resolved(chain)
+        registry._layers = dict(registry._layers)
+
+        assert Cache not in stale
+        assert registry.resolved(chain)[Cache] == (APP_LAYER, late)
+
 
 class TestNotFound:
     def test_no_other_layer(self, registry):
