@@ -231,7 +231,11 @@ class Registry:
         """
         Put *svc* into *layer*, replacing what that layer had for its key.
         """
-        self._layers.setdefault(layer, {})[svc.key] = svc
+        # Copy on write: requests on other threads may be iterating the
+        # current layers (in resolved() or not_found()) without a lock.
+        changed = dict(self._layers.get(layer, {}))
+        changed[svc.key] = svc
+        self._layers = {**self._layers, layer: changed}
         if svc.on_registry_close is not None and all(
             other is not svc for other in self._on_close
         ):
@@ -242,8 +246,11 @@ class Registry:
         """
         Remove what *layer* has for *key*, if anything.
         """
-        found = self._layers.get(layer, {}).pop(key, None)
-        if found is not None:
+        current = self._layers.get(layer, {})
+        if key in current:
+            changed = dict(current)
+            del changed[key]
+            self._layers = {**self._layers, layer: changed}
             self._resolved = {}
 
     def lookup(self, layer: str | None, key: object) -> RegisteredService | None:
@@ -264,8 +271,9 @@ class Registry:
         resolved = cache.get(chain)
         if resolved is None:
             resolved = {}
+            layers = self._layers
             for layer in reversed(chain):
-                for key, svc in self._layers.get(layer, {}).items():
+                for key, svc in layers.get(layer, {}).items():
                     resolved[key] = (layer, svc)
             cache[chain] = resolved
         return resolved

@@ -715,6 +715,24 @@ class TestRegistry:
 
         assert registry.resolved(chain)[Database] == ("api", svc)
 
+    @pytest.mark.parametrize("change", ["register", "unregister"])
+    def test_changes_copy_layers(self, registry, change):
+        """
+        Registering or unregistering replaces a layer instead of changing it in
+        place, so a request thread iterating the layer is not disturbed.
+        """
+        registry.register(APP_LAYER, service(value=1))
+        registry.register(APP_LAYER, service(Cache, value=2))
+        iterating = iter(registry._layers[APP_LAYER].items())
+        next(iterating)
+
+        if change == "register":
+            registry.register(APP_LAYER, service(UserId, value=3))
+        else:
+            registry.unregister(APP_LAYER, Cache)
+
+        assert [key for key, _ in iterating] == [Cache]
+
     def test_registration_during_build_not_lost(self, registry):
         """
         A registration made while another thread builds a view is not hidden
