@@ -43,6 +43,9 @@ _ACM = 3  # an entered async context manager
 
 _Cleanup = tuple[int, Any, RegisteredService]
 
+# What a service was made with: dependency key -> the layer that provided it.
+_Deps = dict[object, "str | None"]
+
 
 def _chain_of(request_ctx: Any, app: object) -> tuple[str | None, ...]:
     """
@@ -78,6 +81,7 @@ class Container:
         "_by_layer",
         "_chain",
         "_cleanups",
+        "_frames",
         "_instances",
         "_registry",
         "_request_ctx",
@@ -96,10 +100,13 @@ class Container:
         self._resolved = registry.resolved(chain)
         # key -> instance, for self._chain: the fast path.
         self._instances: dict[object, Any] = {}
-        # (layer, key) -> instance: one instance per providing layer, whatever
-        # chain asked for it.
-        self._by_layer: dict[tuple[str | None, object], Any] = {}
+        # (layer, key) -> [(instance, deps)]: one instance per providing layer,
+        # whatever chain asked for it, unless its dependencies resolve to other
+        # layers in another chain; then that chain gets an instance of its own.
+        self._by_layer: dict[tuple[str | None, object], list[tuple[Any, _Deps]]] = {}
         self._cleanups: list[_Cleanup] = []
+        # The dependencies of the services being built, innermost last.
+        self._frames: list[_Deps] = []
 
     def __repr__(self) -> str:
         chain = ", ".join(
@@ -189,9 +196,49 @@ class Container:
         if found is None:
             found = self._find(key)
         layer, svc = found
-        by_layer = (layer, key)
-        instance = self._by_layer.get(by_layer, _MISSING)
-        if instance is _MISSING:
+        made = self._by_layer.get((layer, key))
+        if made is not None:
+            for instance, deps in made:  # noqa: B007 -- used after the break
+                if self._holds(deps):
+                    break
+            else:
+                instance, deps = self._build(layer, key, svc, made)
+        else:
+            instance, deps = self._build(layer, key, svc, None)
+        frames = self._frames
+        if frames:
+            # The service being built on top depends on this one, and on what
+            # this one depends on.
+            frames[-1].update(deps)
+            frames[-1][key] = layer
+        self._instances[key] = instance
+        return instance
+
+    def _holds(self, deps: _Deps) -> bool:
+        # Whether an instance made with dependencies from these layers may
+        # serve the current chain: each dependency resolves to the same layer.
+        resolved = self._resolved
+        for key, layer in deps.items():
+            found = resolved.get(key)
+            if found is None or found[0] != layer:
+                return False
+        return True
+
+    def _build(
+        self,
+        layer: str | None,
+        key: object,
+        svc: RegisteredService,
+        made: list[tuple[Any, _Deps]] | None,
+    ) -> tuple[Any, _Deps]:
+        deps: _Deps = {}
+        # While the factory runs, an empty cache sends each of its lookups
+        # through _create(), which records what it depends on, and from which
+        # layer, in the frame on top.
+        saved = self._instances
+        self._instances = {}
+        self._frames.append(deps)
+        try:
             if svc.kind == GENERATOR:
                 # Inlined from _make(): the common case of the request path.
                 factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
@@ -203,9 +250,14 @@ class Container:
                 self._cleanups.append((_GEN, gen, svc))
             else:
                 instance = self._make(svc)
-            self._by_layer[by_layer] = instance
-        self._instances[key] = instance
-        return instance
+        finally:
+            self._frames.pop()
+            self._instances = saved
+        if made is None:
+            self._by_layer[layer, key] = [(instance, deps)]
+        else:
+            made.append((instance, deps))
+        return instance, deps
 
     def _call(self, svc: RegisteredService) -> Any:
         factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
@@ -292,12 +344,27 @@ class Container:
         return result[0] if len(keys) == 1 else tuple(result)
 
     async def _acreate(self, key: object) -> Any:
+        # The async twin of _create(), which keeps the sync path inlined.
         layer, svc = self._find(key)
-        by_layer = (layer, key)
-        instance = self._by_layer.get(by_layer, _MISSING)
-        if instance is _MISSING:
-            instance = await self._amake(svc)
-            self._by_layer[by_layer] = instance
+        made = self._by_layer.get((layer, key), [])
+        for instance, deps in made:  # noqa: B007 -- used after the break
+            if self._holds(deps):
+                break
+        else:
+            deps = {}
+            saved = self._instances
+            self._instances = {}
+            self._frames.append(deps)
+            try:
+                instance = await self._amake(svc)
+            finally:
+                self._frames.pop()
+                self._instances = saved
+            made.append((instance, deps))
+            self._by_layer[layer, key] = made
+        if self._frames:
+            self._frames[-1].update(deps)
+            self._frames[-1][key] = layer
         self._instances[key] = instance
         return instance
 

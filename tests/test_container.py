@@ -1286,6 +1286,156 @@ class TestChain:
         assert container.chain == ("api", APP_LAYER)
 
 
+class Repository:
+    """
+    A service built on a Database, from the container it is given.
+    """
+
+    def __init__(self, db):
+        self.db = db
+
+
+def make_repository(container):
+    return Repository(container.get(Database))
+
+
+async def amake_repository(container):
+    return Repository(await container.aget(Database))
+
+
+class Report:
+    """
+    A service built on a Repository: it depends on a Database through it.
+    """
+
+    def __init__(self, repository):
+        self.repository = repository
+
+
+def make_report(container):
+    return Report(container.get(Repository))
+
+
+@pytest.fixture(name="layered")
+def _layered(registry):
+    """
+    Repository and Report on the app layer; Database on the app and on "api".
+    """
+    register(registry, Repository, factory=make_repository)
+    register(registry, Report, factory=make_report)
+    register(registry, Database, value=Database())
+    register(registry, Database, layer="api", value=Database())
+    return registry
+
+
+API = ("api", APP_LAYER)
+
+
+class TestDependencies:
+    @pytest.mark.parametrize("first", [API, (APP_LAYER,)])
+    def test_each_chain_gets_its_dependencies(self, layered, first):
+        """
+        An app-layer service asked for from two chains in one container is built
+        on each chain's dependency, whichever chain asked first, and each chain
+        keeps getting the same instance.
+        """
+        container = Container(layered)
+        second = (APP_LAYER,) if first == API else API
+        built = {}
+
+        for chain in (first, second, first, second):
+            container._rechain(chain, None)
+            repo = container.get(Repository)
+            assert repo.db is container.get(Database)
+            assert built.setdefault(chain, repo) is repo
+
+        assert built[API] is not built[(APP_LAYER,)]
+
+    def test_shared_when_dependencies_agree(self, registry):
+        """
+        An app-layer service whose dependencies resolve to the same layers in
+        both chains is one instance for both.
+        """
+        register(registry, Repository, factory=make_repository)
+        register(registry, Database, value=Database())
+        register(registry, Cache, layer="api", value=Cache())
+        container = Container(registry)
+
+        repo = container.get(Repository)
+        container._rechain(API, None)
+
+        assert container.get(Repository) is repo
+
+    def test_transitive(self, layered):
+        """
+        A service depending on the overridden one through another service is
+        rebuilt for the other chain too.
+        """
+        container = Container(layered)
+        app_report = container.get(Report)
+
+        api_report = container.get(Report, blueprint="api")
+
+        assert api_report is not app_report
+        assert api_report.repository.db is container.get(Database, blueprint="api")
+        assert app_report.repository.db is container.get(Database)
+        assert container.get(Report) is app_report
+
+    def test_cached_dependency_recorded(self, layered):
+        """
+        A dependency that was already made before the dependent service is
+        recorded as well.
+        """
+        container = Container(layered, API)
+        db = container.get(Database)
+
+        repo = container.get(Repository)
+        container._rechain((APP_LAYER,), None)
+
+        assert repo.db is db
+        assert container.get(Repository) is not repo
+
+    def test_async(self, registry):
+        """
+        aget() records dependencies the same way.
+        """
+        register(registry, Repository, factory=amake_repository)
+        register(registry, Database, value=Database())
+        register(registry, Database, layer="api", value=Database())
+        container = Container(registry)
+
+        async def run():
+            app_repo = await container.aget(Repository)
+            api_repo = await container.aget(Repository, blueprint="api")
+            assert app_repo.db is not api_repo.db
+            assert api_repo.db is await container.aget(Database, blueprint="api")
+            assert await container.aget(Repository) is app_repo
+            assert await container.aget(Repository, blueprint="api") is api_repo
+
+        asyncio.run(run())
+
+    def test_failed_build_leaves_no_frame(self, registry):
+        """
+        A factory that fails leaves the container as it was: the next service
+        is built normally.
+        """
+
+        def broken(container):
+            container.get(Database)
+            msg = "no connection"
+            raise RuntimeError(msg)
+
+        register(registry, Repository, factory=broken)
+        register(registry, Database, value=Database())
+        container = Container(registry)
+
+        with pytest.raises(RuntimeError, match="no connection"):
+            container.get(Repository)
+
+        assert container._frames == []
+        assert container.get(Database) is container.get(Database)
+
+
 class TestChainOf:
     def test_no_request(self, app):
         """
