@@ -41,7 +41,8 @@ _CM = 1  # an entered sync context manager
 _AGEN = 2  # an async generator, parked at its yield
 _ACM = 3  # an entered async context manager
 
-_Cleanup = tuple[int, Any, RegisteredService]
+# (kind, generator or context manager, registration, the instance it gave)
+_Cleanup = tuple[int, Any, RegisteredService, Any]
 
 # What a service was made with: dependency key -> the layer that provided it.
 _Deps = dict[object, "str | None"]
@@ -247,7 +248,7 @@ class Container:
                     instance = next(gen)
                 except StopIteration:
                     raise _no_yield(svc) from None
-                self._cleanups.append((_GEN, gen, svc))
+                self._cleanups.append((_GEN, gen, svc, instance))
             else:
                 instance = self._make(svc)
         finally:
@@ -271,7 +272,7 @@ class Container:
                 instance = next(gen)
             except StopIteration:
                 raise _no_yield(svc) from None
-            self._cleanups.append((_GEN, gen, svc))
+            self._cleanups.append((_GEN, gen, svc, instance))
             return instance
         if kind == PLAIN:
             instance = self._call(svc)
@@ -286,7 +287,7 @@ class Container:
         if svc.enter and isinstance(instance, AbstractContextManager):
             cm = instance
             instance = cm.__enter__()
-            self._cleanups.append((_CM, cm, svc))
+            self._cleanups.append((_CM, cm, svc, instance))
         return instance
 
     def close(self, exc: BaseException | None = None) -> None:
@@ -376,7 +377,7 @@ class Container:
                 instance = await agen.__anext__()
             except StopAsyncIteration:
                 raise _no_yield(svc) from None
-            self._cleanups.append((_AGEN, agen, svc))
+            self._cleanups.append((_AGEN, agen, svc, instance))
             return instance
         if kind == COROUTINE:
             instance = await self._call(svc)
@@ -393,11 +394,11 @@ class Container:
         if svc.enter and isinstance(instance, AbstractAsyncContextManager):
             acm = instance
             instance = await acm.__aenter__()
-            self._cleanups.append((_ACM, acm, svc))
+            self._cleanups.append((_ACM, acm, svc, instance))
         elif svc.enter and isinstance(instance, AbstractContextManager):
             cm = instance
             instance = cm.__enter__()
-            self._cleanups.append((_CM, cm, svc))
+            self._cleanups.append((_CM, cm, svc, instance))
         return instance
 
     async def aclose(self, exc: BaseException | None = None) -> None:
@@ -406,26 +407,33 @@ class Container:
         first out order.
         """
         for entry in reversed(self._reset()):
-            kind, obj, svc = entry
-            if kind < _AGEN:
+            if entry[0] < _AGEN:
                 _run_sync_cleanup(entry, exc)
-                continue
-            try:
-                if kind == _ACM:
-                    await obj.__aexit__(
-                        None if exc is None else type(exc),
-                        exc,
-                        None if exc is None else exc.__traceback__,
-                    )
-                elif exc is None:
-                    async for _ in obj:
-                        await obj.aclose()
-                        raise _yielded_twice(svc)
-                else:
-                    await _athrow(obj, exc, svc)
-            except Exception as e:  # noqa: BLE001 -- a cleanup must not stop others
-                if e is not exc:
-                    _log_cleanup_failure(svc)
+            else:
+                await _run_async_cleanup(entry, exc)
+
+    async def _aclose_async(self, exc: BaseException | None) -> None:
+        # Run only the async cleanups, last in first out, and forget the
+        # instances they close; sync cleanups stay for teardown. Async view
+        # handlers call this before their event loop goes away.
+        pending = [entry for entry in self._cleanups if entry[0] >= _AGEN]
+        if not pending:
+            return
+        self._cleanups = [entry for entry in self._cleanups if entry[0] < _AGEN]
+        gone = {id(entry[3]) for entry in pending}
+        self._instances = {
+            key: instance
+            for key, instance in self._instances.items()
+            if id(instance) not in gone
+        }
+        for where, made in list(self._by_layer.items()):
+            kept = [pair for pair in made if id(pair[0]) not in gone]
+            if kept:
+                self._by_layer[where] = kept
+            else:
+                del self._by_layer[where]
+        for entry in reversed(pending):
+            await _run_async_cleanup(entry, exc)
 
     # -- pings --------------------------------------------------------------
 
@@ -464,7 +472,7 @@ def _log_cleanup_failure(svc: RegisteredService) -> None:
 
 
 def _run_sync_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
-    kind, obj, svc = entry
+    kind, obj, svc, _ = entry
     try:
         if kind == _CM:
             obj.__exit__(
@@ -484,6 +492,26 @@ def _run_sync_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
                 return
             obj.close()
             raise _yielded_twice(svc)
+    except Exception as e:  # noqa: BLE001 -- a cleanup must not stop the others
+        if e is not exc:
+            _log_cleanup_failure(svc)
+
+
+async def _run_async_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
+    kind, obj, svc, _ = entry
+    try:
+        if kind == _ACM:
+            await obj.__aexit__(
+                None if exc is None else type(exc),
+                exc,
+                None if exc is None else exc.__traceback__,
+            )
+        elif exc is None:
+            async for _ in obj:
+                await obj.aclose()
+                raise _yielded_twice(svc)
+        else:
+            await _athrow(obj, exc, svc)
     except Exception as e:  # noqa: BLE001 -- a cleanup must not stop the others
         if e is not exc:
             _log_cleanup_failure(svc)

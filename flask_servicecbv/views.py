@@ -6,11 +6,13 @@ import functools
 import inspect
 import keyword
 from collections.abc import Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from flask.globals import _cv_app, _cv_request
 from flask.views import MethodView, http_method_funcs
+from werkzeug.exceptions import HTTPException
 
 from ._container import _MISSING
 from ._registry import COROUTINE, key_name
@@ -185,21 +187,33 @@ def _own_services(cls: type) -> dict[str, object]:
     return own
 
 
+# Set while an async handler runs, so that a handler awaiting another one
+# (``await self.post()``) leaves the cleanups to the outermost.
+_in_async_handler: ContextVar[bool] = ContextVar("_in_async_handler", default=False)
+
+
 def _closing_async(
     method: Callable[..., Coroutine[Any, Any, Any]],
 ) -> Callable[..., Coroutine[Any, Any, Any]]:
     """
-    Wrap an async view method so that the app context's container is closed,
-    async cleanups included, in the method's own event loop before it returns.
+    Wrap an async view method so that the async cleanups of the app context's
+    container run in the method's own event loop before it returns.
     """
 
     @functools.wraps(method)
     async def run(*args: Any, **kwargs: Any) -> Any:
+        if _in_async_handler.get():
+            return await method(*args, **kwargs)
+        token = _in_async_handler.set(True)
         try:
             result = await method(*args, **kwargs)
         except BaseException as exc:
-            await _aclose_current(exc)
+            # Flask turns an HTTPException into a response, and then hands
+            # teardown no exception: async cleanups see it the same way.
+            await _aclose_current(None if isinstance(exc, HTTPException) else exc)
             raise
+        finally:
+            _in_async_handler.reset(token)
         await _aclose_current(None)
         return result
 
@@ -210,9 +224,9 @@ def _closing_async(
 async def _aclose_current(exc: BaseException | None) -> None:
     ctx = _cv_app.get(None)
     if ctx is not None:
-        cont = ctx.g.__dict__.pop(_G_KEY, None)
+        cont = ctx.g.__dict__.get(_G_KEY)
         if cont is not None:
-            await cont.aclose(exc)
+            await cont._aclose_async(exc)  # noqa: SLF001
 
 
 class ServiceMixin:
@@ -223,8 +237,10 @@ class ServiceMixin:
     Declarations merge along the MRO (a subclass adds to or replaces its
     parents' entries; mixins may declare services too) and are checked when
     the class is created.
-    ``async def`` handlers close the app context's container, awaiting async
-    cleanups, in their own event loop before they return.
+    ``async def`` handlers, including those inherited from plain mixins, run
+    the async cleanups of the app context's container in their own event loop
+    before they return (once, for the outermost handler, when one awaits
+    another); sync cleanups stay for teardown, as in sync handlers.
     """
 
     #: Attribute name to service key, for this class; merged with the bases'.
@@ -236,6 +252,16 @@ class ServiceMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for klass in cls.__mro__:
+            if not issubclass(klass, ServiceMixin) and (
+                "services" in klass.__dict__
+                or any(isinstance(v, ServiceAttr) for v in klass.__dict__.values())
+            ):
+                msg = (
+                    f"{klass.__qualname__} declares services but is not a "
+                    "ServiceMixin subclass; derive it from ServiceMixin."
+                )
+                raise ServiceDeclarationError(msg)
         setattr(cls, _OWN, _own_services(cls))
         merged: dict[str, object] = {}
         for klass in reversed(cls.__mro__):
@@ -252,7 +278,8 @@ class ServiceMixin:
                 raise ServiceDeclarationError(msg)
         cls.service_attributes = MappingProxyType(merged)
         for name in (*http_method_funcs, "dispatch_request"):
-            method = cls.__dict__.get(name)
+            # Through the MRO: a plain mixin's async handler needs wrapping too.
+            method = getattr(cls, name, None)
             if inspect.iscoroutinefunction(method) and not getattr(
                 method, "__servicecbv_closing__", False
             ):

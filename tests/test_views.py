@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Blueprint, g
+from flask import Blueprint, abort, g
 from flask.views import MethodView, View
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -391,6 +391,26 @@ class TestMerge:
 
 
 class TestDeclarationErrors:
+    @pytest.mark.parametrize("form", ["dict", "ServiceAttr"])
+    def test_plain_mixin_declaring_services(self, form):
+        """
+        A mixin that declares services without deriving from ServiceMixin is
+        refused instead of being silently ignored.
+        """
+        namespace = (
+            {"services": {"db": Connection}}
+            if form == "dict"
+            else {"db": ServiceAttr(Connection)}
+        )
+        plain = type("DbMixin", (), namespace)
+
+        with pytest.raises(
+            ServiceDeclarationError,
+            match=r"DbMixin declares services but is not a ServiceMixin "
+            "subclass; derive it from ServiceMixin",
+        ):
+            type("Bad", (plain, ServiceView), {})
+
     @pytest.mark.parametrize("hider", ["subclass", "earlier base"])
     def test_hidden_by_later_definition(self, hider):
         """
@@ -959,10 +979,104 @@ class TestAsyncViews:
         assert events[-1][1] == ["open", "view", "close"]
         assert len({loop for _, loop in events[:3]}) == 1
 
+    def test_handler_awaiting_handler(self, app, client, events):
+        """
+        A handler that awaits another keeps its services open until it
+        returns itself: only the outermost handler runs the cleanups, once.
+        """
+
+        async def connect():
+            client = Client("async")
+            yield client
+            client.name = "closed"
+            events.append("close")
+
+        register_factory(app, Client, connect)
+
+        class Edit(ServiceView):
+            services = {"client": Client}
+
+            async def post(self):
+                return (await self.aservice("client")).name
+
+            async def put(self):
+                client = await self.aservice("client")
+                first = await self.post()
+                events.append(f"put sees {client.name}")
+                return [first, client.name]
+
+        app.add_url_rule("/edit", view_func=Edit.as_view("edit"))
+
+        assert client.put("/edit").json == ["async", "async"]
+        assert events == ["put sees async", "close"]
+
+    def test_handler_from_plain_mixin(self, app, client, events):
+        """
+        An async handler inherited from a plain (non-ServiceMixin) class is
+        wrapped too, so its async cleanups run rather than being skipped.
+        """
+
+        async def connect():
+            yield Client("async")
+            events.append("close")
+
+        register_factory(app, Client, connect)
+
+        class AsyncGet:
+            async def get(self):
+                return (await self.aservice("client")).name
+
+        class Show(AsyncGet, ServiceView):
+            services = {"client": Client}
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        assert client.get("/show").text == "async"
+        assert events == ["close"]
+
+    @pytest.mark.parametrize("kind", ["http", "other"])
+    def test_exception_seen_as_teardown_would(self, app, events, kind):
+        """
+        An async generator factory sees the handler's exception at its yield,
+        except an HTTPException, which Flask answers and hands teardown as no
+        exception: as in a sync view, abort(409) does not roll back.
+        """
+        app.testing = False
+
+        async def connect():
+            try:
+                yield Client("async")
+            except Exception as e:
+                events.append(f"rollback {type(e).__name__}")
+                raise
+            events.append("commit")
+
+        register_factory(app, Client, connect)
+
+        class Edit(ServiceView):
+            services = {"client": Client}
+
+            async def post(self):
+                await self.aservice("client")
+                if kind == "http":
+                    abort(409)
+                msg = "broken"
+                raise RuntimeError(msg)
+
+        app.add_url_rule("/edit", view_func=Edit.as_view("edit"))
+
+        status = app.test_client().post("/edit").status_code
+
+        if kind == "http":
+            assert (status, events) == (409, ["commit"])
+        else:
+            assert (status, events) == (500, ["rollback RuntimeError"])
+
     def test_sync_services_in_async_view(self, app, client, events):
         """
-        Sync generator services read in an async view are closed before the
-        response too, after the async ones (last in, first out).
+        In an async view, async services are closed before the handler
+        returns; sync ones stay open for after_request and close at teardown,
+        as in a sync view.
         """
 
         def connect():
@@ -985,13 +1099,13 @@ class TestAsyncViews:
 
         @app.after_request
         def after(response):
-            events.append("after_request")
+            events.append(f"after_request sees {get(Connection).name}")
             return response
 
         app.add_url_rule("/show", view_func=Show.as_view("show"))
 
         assert client.get("/show").json == ["sync", "async"]
-        assert events == ["close sync", "close async", "after_request"]
+        assert events == ["close async", "after_request sees sync", "close sync"]
 
     def test_exception(self, app, client, events):
         """
