@@ -500,12 +500,15 @@ def overwrite_value(
     value: object,
     *,
     blueprint: str | None = None,
-    enter: bool = False,
+    enter: bool = True,
     ping: Callable[..., Any] | None = None,
     on_registry_close: Callable[[], Any] | None = None,
 ) -> None:
     """
     Like :func:`overwrite_factory`, with a ready *value*.
+
+    As in ``svcs.flask``, *enter* defaults to ``True`` here (unlike
+    :func:`register_value`): a fake that is a context manager is entered.
     """
     _replace(
         blueprint,

@@ -743,6 +743,24 @@ class TestAsync:
 
 class TestOverwrite:
     @pytest.mark.parametrize(
+        ("enter", "entered"), [({}, True), ({"enter": False}, False)]
+    )
+    def test_overwrite_value_enters_by_default(self, app, events, enter, entered):
+        """
+        As in svcs.flask, overwrite_value() enters a context manager value
+        unless told not to (register_value() does not by default).
+        """
+        fake = managed("fake", events)
+
+        with app.app_context():
+            overwrite_value(Cache, fake, **enter)
+            got = get(Cache)
+
+        assert (got == Cache("fake")) is entered
+        assert (got is fake) is not entered
+        assert events == (["enter fake", "exit fake"] if entered else [])
+
+    @pytest.mark.parametrize(
         ("blueprint", "app_chain_name"), [(None, "new"), ("api", "old")]
     )
     def test_overwrite_factory(self, app, api, events, blueprint, app_chain_name):
