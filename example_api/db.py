@@ -18,7 +18,15 @@ CREATE TABLE IF NOT EXISTS bookmark (
 
 
 def connect(database: str) -> Callable[[], Iterator[sqlite3.Connection]]:
-    """Return a generator factory: commit on success, roll back on error."""
+    """
+    Return a generator factory: roll back on error, then close.
+
+    It never commits: the repository commits each write inside the request,
+    where a failing commit is an error the view answers with a 500.
+    A commit here, in the cleanup, would run after the response is built, and
+    its failure would only be logged: the client would get a 201 for a write
+    that was lost.
+    """
 
     def connection() -> Iterator[sqlite3.Connection]:
         conn = sqlite3.connect(database)
@@ -26,11 +34,12 @@ def connect(database: str) -> Callable[[], Iterator[sqlite3.Connection]]:
         try:
             yield conn
         except BaseException:
+            # The container throws the request's unhandled exception in here:
+            # undo whatever it wrote and did not commit.
             conn.rollback()
             raise
-        else:
-            conn.commit()
         finally:
+            # Closing discards anything left uncommitted.
             conn.close()
 
     return connection

@@ -10,7 +10,13 @@ if TYPE_CHECKING:
 
 
 class BookmarkRepository:
-    """Reads and writes bookmarks through one connection."""
+    """
+    Reads and writes bookmarks through one connection.
+
+    Every write is its own transaction, committed before the method returns,
+    so that a failing commit (say, "database is locked") raises in the view
+    and the client gets an error, not a success for a write that was lost.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -28,15 +34,19 @@ class BookmarkRepository:
         return None if row is None else dict(row)
 
     def add(self, url: str, title: str) -> dict[str, Any]:
-        """Store a bookmark and return it with its id."""
-        cur = self.conn.execute(
-            "INSERT INTO bookmark (url, title) VALUES (?, ?)", (url, title)
-        )
+        """Store and commit a bookmark, and return it with its id."""
+        # The connection as a context manager commits on success and rolls
+        # back if the INSERT or the commit itself fails.
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO bookmark (url, title) VALUES (?, ?)", (url, title)
+            )
         return {"id": cur.lastrowid, "url": url, "title": title}
 
     def delete(self, bookmark_id: int) -> bool:
-        """Delete a bookmark; False if there was none."""
-        cur = self.conn.execute("DELETE FROM bookmark WHERE id = ?", (bookmark_id,))
+        """Delete a bookmark and commit; False if there was none."""
+        with self.conn:
+            cur = self.conn.execute("DELETE FROM bookmark WHERE id = ?", (bookmark_id,))
         return cur.rowcount > 0
 
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 import pytest
+from werkzeug.exceptions import InternalServerError
 
 import flask_servicecbv
 from example_api import create_app
-from example_api.repository import BookmarkRepository
 
 
 @pytest.fixture(name="api")
@@ -58,17 +59,66 @@ class TestBookmarks:
         assert resp.status_code == 404
         assert resp.json == {"error": "Not Found", "message": "No bookmark 42."}
 
+    @pytest.mark.parametrize(
+        ("method", "path", "body"),
+        [
+            ("post", "/api/bookmarks", {"url": "https://a.org/", "title": "A"}),
+            ("delete", "/api/bookmarks/1", None),
+        ],
+        ids=["post", "delete"],
+    )
+    def test_failed_commit_is_an_error(  # noqa: PLR0917 -- fixtures and params
+        self, api, api_client, monkeypatch, method, path, body
+    ):
+        """
+        A write whose commit fails ("database is locked") is answered with a
+        JSON 500 that does not leak the database's message, not with a
+        success, and changes nothing: the repository commits inside the
+        request, not in the connection's cleanup, whose errors are only logged.
+        """
+        created = api_client.post(
+            "/api/bookmarks", json={"url": "https://example.org/", "title": "Ex"}
+        )
+        api.testing = False
+        # No busy timeout: a locked database fails at once instead of after 5 s.
+        monkeypatch.setattr(
+            sqlite3, "connect", functools.partial(sqlite3.connect, timeout=0)
+        )
+        # A reader in an open transaction holds a shared lock: the writer may
+        # still INSERT or DELETE, but its COMMIT cannot take the exclusive lock.
+        reader = sqlite3.connect(api.config["DATABASE"], isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM bookmark").fetchone()
+
+        try:
+            resp = api_client.open(path, method=method, json=body)
+        finally:
+            reader.rollback()
+            reader.close()
+
+        assert resp.status_code == 500
+        assert resp.json == {
+            "error": "Internal Server Error",
+            "message": InternalServerError.description,
+        }
+        assert "locked" not in resp.get_data(as_text=True)
+        assert api_client.get("/api/bookmarks").json == {"items": [created.json]}
+
     def test_rolls_back_on_error(self, api, tmp_path):
         """
-        An unhandled error in a request rolls back what the request wrote:
-        the connection's generator factory sees the exception at teardown.
+        An unhandled error in a request rolls back what the request wrote and
+        did not commit: the connection's generator factory sees the exception
+        at teardown.
         """
         api.testing = False
 
         @api.route("/boom")
         def boom():
-            repo = flask_servicecbv.get(BookmarkRepository)
-            repo.add("https://example.org/", "lost")
+            conn = flask_servicecbv.get(sqlite3.Connection)
+            conn.execute(
+                "INSERT INTO bookmark (url, title) VALUES (?, ?)",
+                ("https://example.org/", "lost"),
+            )
             msg = "boom"
             raise RuntimeError(msg)
 

@@ -1,0 +1,99 @@
+"""The benchmarks still run: a tiny run of each reports every variant."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BENCHMARKS = ["bench_core", "bench_views"]
+
+# The smallest run the benchmarks accept: a batch of no requests would divide
+# by zero, and statistics.quantiles() needs two rounds before Python 3.13.
+TINY_RUN = ["--requests", "1", "--repeat", "2", "--warmup", "1"]
+
+# Imports a benchmark as a module, which runs nothing, to list its variants.
+_LIST_VARIANTS = """
+import json, sys
+sys.path.insert(0, "benchmarks")
+import {name}
+print(json.dumps([variant.name for variant in {name}.VARIANTS]))
+"""
+
+# Runs a benchmark after breaking bench_core, whose runner both use.
+_RUN_BROKEN = """
+import sys
+sys.path.insert(0, "benchmarks")
+import bench_core
+{breakage}
+import {name}
+sys.exit({name}.main(sys.argv[1:]))
+"""
+
+
+def _python(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 -- our own interpreter, fixed arguments
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _variants(name: str) -> list[str]:
+    result = _python("-c", _LIST_VARIANTS.format(name=name))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+class TestBenchmarks:
+    @pytest.mark.parametrize("name", BENCHMARKS)
+    def test_tiny_run(self, name):
+        """
+        A tiny run exits 0 and reports a time for every variant.
+        """
+        variants = _variants(name)
+
+        result = _python(f"benchmarks/{name}.py", *TINY_RUN, "--json")
+
+        assert result.returncode == 0, result.stderr
+        rows = json.loads(result.stdout)["results"]
+        assert [row["variant"] for row in rows] == variants
+        assert "baseline" in variants
+        for row in rows:
+            assert math.isfinite(row["best_us"])
+            assert row["best_us"] > 0
+
+    @pytest.mark.parametrize("name", BENCHMARKS)
+    @pytest.mark.parametrize(
+        ("breakage", "message"),
+        [
+            ("bench_core.EXPECTED = b'wrong'", r"got 200 OK .* expected 200 b'wrong'"),
+            ("bench_core._Service.close = lambda self: None", r"0 services closed"),
+        ],
+        ids=["wrong-body", "not-closed"],
+    )
+    def test_broken_run_fails(self, name, breakage, message):
+        """
+        A variant that answers the wrong body or does not close its services
+        makes the run fail with a message, and print no results.
+        """
+        result = _python(
+            "-c", _RUN_BROKEN.format(name=name, breakage=breakage), *TINY_RUN
+        )
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr.startswith("FAILED: g: ")
+        assert re.search(message, result.stderr), result.stderr
