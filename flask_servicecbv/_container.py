@@ -5,11 +5,8 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from contextlib import (
-    AbstractAsyncContextManager,
-    AbstractContextManager,
-    contextmanager,
-)
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
 
 from ._registry import (
@@ -27,7 +24,7 @@ from ._registry import (
 from .exceptions import AsyncServiceError, ServiceCBVError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+    from collections.abc import AsyncGenerator, Callable, Generator
 
 __all__ = ["Container", "ServicePing"]
 
@@ -43,6 +40,10 @@ _ACM = 3  # an entered async context manager
 
 # (kind, generator or context manager, registration, the instance it gave)
 _Cleanup = tuple[int, Any, RegisteredService, Any]
+
+#: The container that get(..., blueprint=) searches, while its factories run;
+#: a context variable, so other threads and tasks keep their own chain.
+searching: ContextVar[Container | None] = ContextVar("searching", default=None)
 
 # What a service was made with: dependency key -> the layer that provided it.
 _Deps = dict[object, "str | None"]
@@ -154,8 +155,12 @@ class Container:
             AsyncServiceError: A service needs :meth:`aget`.
         """
         if blueprint is not None:
-            with self._searching(chain_for(blueprint)):
-                return self.get(*keys)
+            view = self._view(chain_for(blueprint))
+            token = searching.set(view)
+            try:
+                return view.get(*keys)
+            finally:
+                searching.reset(token)
         instances = self._instances
         if len(keys) == 1:
             instance = instances.get(keys[0], _MISSING)
@@ -168,18 +173,14 @@ class Container:
             result.append(self._create(key) if instance is _MISSING else instance)
         return tuple(result)
 
-    @contextmanager
-    def _searching(self, chain: tuple[str | None, ...]) -> Iterator[None]:
-        # Search *chain* for the duration of the block, so that factories
-        # getting their own dependencies search it too.
-        saved = self._chain, self._resolved, self._instances
-        self._chain = chain
-        self._resolved = self._registry.resolved(chain)
-        self._instances = {}
-        try:
-            yield
-        finally:
-            self._chain, self._resolved, self._instances = saved
+    def _view(self, chain: tuple[str | None, ...]) -> Container:
+        # A container that searches *chain* and shares this one's instances
+        # and cleanups. While it is set in `searching`, the lookups that
+        # factories make search it too, in this thread or task alone.
+        view = Container(self._registry, chain, self._request_ctx)
+        view._by_layer = self._by_layer
+        view._cleanups = self._cleanups
+        return view
 
     def _find(self, key: object) -> tuple[str | None, RegisteredService]:
         found = self._resolved.get(key)
@@ -321,9 +322,11 @@ class Container:
             )
 
     def _reset(self) -> list[_Cleanup]:
-        cleanups, self._cleanups = self._cleanups, []
+        # In place: a view made by get(..., blueprint=) shares these.
+        cleanups = self._cleanups[:]
+        self._cleanups.clear()
         self._instances = {}
-        self._by_layer = {}
+        self._by_layer.clear()
         return cleanups
 
     # -- async --------------------------------------------------------------
@@ -334,8 +337,12 @@ class Container:
         (coroutine functions, async generators, async context managers).
         """
         if blueprint is not None:
-            with self._searching(chain_for(blueprint)):
-                return await self.aget(*keys)
+            view = self._view(chain_for(blueprint))
+            token = searching.set(view)
+            try:
+                return await view.aget(*keys)
+            finally:
+                searching.reset(token)
         result = []
         for key in keys:
             instance = self._instances.get(key, _MISSING)
@@ -419,7 +426,7 @@ class Container:
         pending = [entry for entry in self._cleanups if entry[0] >= _AGEN]
         if not pending:
             return
-        self._cleanups = [entry for entry in self._cleanups if entry[0] < _AGEN]
+        self._cleanups[:] = [entry for entry in self._cleanups if entry[0] < _AGEN]
         gone = {id(entry[3]) for entry in pending}
         self._instances = {
             key: instance

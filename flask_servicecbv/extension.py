@@ -10,7 +10,7 @@ from flask import Blueprint, Flask
 from flask.globals import _cv_app, _cv_request
 from werkzeug.local import LocalProxy
 
-from ._container import _MISSING, Container, ServicePing, _chain_of
+from ._container import _MISSING, Container, ServicePing, _chain_of, searching
 from ._registry import APP_LAYER, RegisteredService, Registry
 from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
 
@@ -281,9 +281,11 @@ def _current_container() -> Container:
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
-    cont: Container | None = ctx.g.__dict__.get(_G_KEY)
-    if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
-        return _container_for(ctx)
+    cont = searching.get()
+    if cont is None:
+        cont = ctx.g.__dict__.get(_G_KEY)
+        if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
+            return _container_for(ctx)
     return cont
 
 
@@ -367,9 +369,12 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
-    cont: Container | None = ctx.g.__dict__.get(_G_KEY)
-    if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
-        cont = _container_for(ctx)
+    # Inside a get(..., blueprint=), its view; else the app context's own.
+    cont: Container | None = searching.get()
+    if cont is None:
+        cont = ctx.g.__dict__.get(_G_KEY)
+        if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
+            cont = _container_for(ctx)
     if blueprint is None:
         if len(keys) == 1:
             # The request path: one dict lookup when the service exists.

@@ -14,7 +14,7 @@ from flask.globals import _cv_app, _cv_request
 from flask.views import MethodView, http_method_funcs
 from werkzeug.exceptions import HTTPException
 
-from ._container import _MISSING
+from ._container import _MISSING, searching
 from ._registry import COROUTINE, key_name
 from .exceptions import (
     AsyncServiceError,
@@ -83,9 +83,11 @@ class ServiceAttr(Generic[T]):
         ctx = _cv_app.get(None)
         if ctx is None:
             raise NoAppContextError(_NO_APP_CONTEXT)
-        cont = ctx.g.__dict__.get(_G_KEY)
-        if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
-            cont = _container_for(ctx)
+        cont = searching.get()
+        if cont is None:
+            cont = ctx.g.__dict__.get(_G_KEY)
+            if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
+                cont = _container_for(ctx)
         service = cont._instances.get(self.key, _MISSING)  # noqa: SLF001
         if service is _MISSING:
             try:

@@ -493,6 +493,46 @@ class TestBlueprintLayers:
             assert asyncio.run(aget_repository()).db.name == "api"
             assert get(Database).name == "app"
 
+    def test_blueprint_argument_stays_in_its_task(self, app, api):
+        """
+        An aget(..., blueprint=) running concurrently with a plain aget() in
+        the same app context does not lend its chain to the other task, and
+        its factories' own lookups (through aget() and the container proxy)
+        search its chain.
+        """
+
+        def slow_database(name):
+            async def factory():
+                await asyncio.sleep(0)  # let the other task run in between
+                return Database(name)
+
+            return factory
+
+        async def repository():
+            db = await aget(Database)
+            await asyncio.sleep(0)
+            assert await container.aget(Database) is db
+            return Repository(db)
+
+        register_factory(app, Database, slow_database("app"))
+        register_factory(api, Database, slow_database("api"))
+        register_factory(app, Repository, repository)
+        app.register_blueprint(api)
+
+        async def both():
+            return await asyncio.gather(
+                aget(Repository, blueprint="api"), aget(Database), aget(Repository)
+            )
+
+        with app.app_context():
+            api_repo, app_db, app_repo = asyncio.run(both())
+
+        assert (api_repo.db.name, app_db.name, app_repo.db.name) == (
+            "api",
+            "app",
+            "app",
+        )
+
     @pytest.mark.parametrize("call", ["get", "aget", "get_pings"])
     def test_unknown_blueprint_argument(self, app, api, call):
         """

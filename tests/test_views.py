@@ -840,6 +840,28 @@ class TestSharedViewInstance:
 
 
 class TestRouting:
+    def test_attribute_read_under_blueprint_argument(self, app, api):
+        """
+        A service attribute read while get(..., blueprint=) runs a factory
+        searches that blueprint's chain, as get() does.
+        """
+
+        class Show(ServiceView):
+            services = {"db": Connection}
+
+        class Report:
+            def __init__(self, db):
+                self.db = db
+
+        register_factory(app, Report, lambda: Report(Show().db))
+        register_value(app, Connection, Connection("app"))
+        register_value(api, Connection, Connection("api"))
+        app.register_blueprint(api)
+
+        with app.app_context():
+            assert get(Report, blueprint="api").db.name == "api"
+            assert Show().db.name == "app"
+
     def test_as_view_arguments(self, app, client):
         """
         Arguments of as_view() reach the constructor; services still resolve.
