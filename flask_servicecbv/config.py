@@ -44,6 +44,22 @@ class Service:
     """
 
     @classmethod
+    def check_arguments(cls, *args: Any, **kwargs: Any) -> None:
+        """
+        Check, at :func:`~flask_servicecbv.init_app`, the arguments that
+        ``app.config["SERVICES"]`` gives this class, without building it.
+
+        By default the arguments must fit the constructor's signature.
+        Override it to check values too, and raise :exc:`TypeError` or
+        :exc:`ValueError` to reject them; ``init_app`` then fails with a
+        :exc:`~flask_servicecbv.exceptions.ConfigurationError` naming the
+        blueprint and the entry.
+        Services are only built when first used, so that a server that is
+        down at startup does not stop the app from starting.
+        """
+        inspect.signature(cls).bind(*args, **kwargs)
+
+    @classmethod
     def from_context(cls, blueprint_name: str | None = None) -> Self:
         """
         Return this service for the current app context: the same object
@@ -166,8 +182,8 @@ def configure_services(app: Flask, registry: Registry) -> None:
             cls = _find_class(name, where)
             args, kwargs = _arguments(spec, where)
             try:
-                inspect.signature(cls).bind(*args, **kwargs)
-            except TypeError as e:
+                cls.check_arguments(*args, **kwargs)
+            except (TypeError, ValueError) as e:
                 msg = f"{where}: {cls.__qualname__} rejects these arguments ({e})."
                 raise ConfigurationError(msg) from None
             svc = RegisteredService(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pytest
 from flask import Blueprint, Flask
@@ -487,6 +488,24 @@ def _where(blueprint: object, entry: object) -> str:
     return re.escape(f"app.config['SERVICES'][{blueprint!r}][{entry!r}]: ")
 
 
+class CfgPortService(Service):
+    """
+    A service that checks the type of its configured port at init_app.
+    """
+
+    built: ClassVar[list[object]] = []
+
+    def __init__(self, port):  # pragma: no cover -- never built by the tests
+        self.built.append(port)
+
+    @classmethod
+    def check_arguments(cls, *args, **kwargs):
+        super().check_arguments(*args, **kwargs)
+        if not isinstance(kwargs["port"], int):
+            msg = f"port must be an int, got {kwargs['port']!r}"
+            raise TypeError(msg)
+
+
 class TestConfigurationErrors:
     def test_unknown_class_name(self, make_app):
         """
@@ -668,6 +687,27 @@ class TestConfigurationErrors:
             + re.escape("CfgDottedService rejects these arguments (" + reason),
         ):
             make_app({"contacts": {path: spec}})
+
+    @pytest.mark.parametrize(
+        ("port", "error"), [(80, None), ("25", "port must be an int, got '25'")]
+    )
+    def test_check_arguments_hook(self, make_app, port, error):
+        """
+        A Service that overrides check_arguments() rejects bad values at
+        init_app, without being built there.
+        """
+        CfgPortService.built.clear()
+
+        if error is None:
+            make_app({"api": {"CfgPortService": {"port": port}}})
+        else:
+            with pytest.raises(
+                ConfigurationError,
+                match=_where("api", "CfgPortService")
+                + re.escape(f"CfgPortService rejects these arguments ({error})."),
+            ):
+                make_app({"api": {"CfgPortService": {"port": port}}})
+        assert CfgPortService.built == []
 
     def test_failed_init_app_leaves_app_alone(self):
         """
