@@ -21,7 +21,7 @@ from ._registry import (
     chain_for,
     key_name,
 )
-from .exceptions import AsyncServiceError, ServiceCBVError
+from .exceptions import AsyncServiceError, FactoryError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator
@@ -457,20 +457,20 @@ class Container:
         ]
 
 
-def _no_yield(svc: RegisteredService) -> ServiceCBVError:
+def _no_yield(svc: RegisteredService) -> FactoryError:
     msg = (
         f"The generator factory of {key_name(svc.key)} returned without "
         "yielding; it must yield the service exactly once."
     )
-    return ServiceCBVError(msg)
+    return FactoryError(msg)
 
 
-def _yielded_twice(svc: RegisteredService) -> ServiceCBVError:
+def _yielded_twice(svc: RegisteredService) -> FactoryError:
     msg = (
         f"The generator factory of {key_name(svc.key)} yielded more than once; "
         "it must yield the service exactly once."
     )
-    return ServiceCBVError(msg)
+    return FactoryError(msg)
 
 
 def _log_cleanup_failure(svc: RegisteredService) -> None:

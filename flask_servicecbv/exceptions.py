@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AsyncServiceError",
     "ConfigurationError",
+    "FactoryError",
     "NoAppContextError",
     "NotInitializedError",
     "RegistrationError",
@@ -85,4 +86,12 @@ class ServiceAttributeError(ServiceCBVError, AttributeError):
     Raised when code assigns to, or asks a view for, a service attribute that
     cannot take it: service attributes are read-only, and
     :meth:`~flask_servicecbv.ServiceMixin.aservice` only knows declared names.
+    """
+
+
+class FactoryError(ServiceCBVError):
+    """
+    Raised when a generator factory does not yield its service exactly once:
+    when it returns without yielding (raised by ``get``), or yields again at
+    cleanup (logged, since cleanups never raise).
     """

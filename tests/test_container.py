@@ -13,7 +13,7 @@ from flask_servicecbv._container import ServicePing, _chain_of
 from flask_servicecbv._registry import APP_LAYER, RegisteredService, Registry
 from flask_servicecbv.exceptions import (
     AsyncServiceError,
-    ServiceCBVError,
+    FactoryError,
     ServiceNotFoundError,
 )
 
@@ -391,7 +391,7 @@ class TestGenerators:
 
         for _ in range(2):
             with pytest.raises(
-                ServiceCBVError,
+                FactoryError,
                 match=rf"The generator factory of {__name__}\.Database returned "
                 r"without yielding; it must yield the service exactly once\.",
             ):
@@ -450,7 +450,7 @@ class TestGenerators:
 
         assert events == ["last cleanup", "twice closed", "first cleanup"]
         [error] = cleanup_failures(caplog)
-        assert isinstance(error, ServiceCBVError)
+        assert isinstance(error, FactoryError)
         assert re.fullmatch(
             rf"The generator factory of {__name__}\.Cache yielded more than once; "
             "it must yield the service exactly once.",
@@ -901,7 +901,7 @@ class TestAsyncGenerators:
         register(registry, Database, factory=factory)
 
         with pytest.raises(
-            ServiceCBVError,
+            FactoryError,
             match=rf"generator factory of {__name__}\.Database returned without "
             "yielding",
         ):
