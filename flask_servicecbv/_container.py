@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
+from asyncio import Future, current_task, get_running_loop
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
@@ -45,6 +46,9 @@ _Cleanup = tuple[int, Any, RegisteredService, Any]
 #: a context variable, so other threads and tasks keep their own chain.
 searching: ContextVar[Container | None] = ContextVar("searching", default=None)
 
+# Marks a sync build under way in Container._inflight.
+_SYNC_BUILD: Final[Any] = (None, None)
+
 # What a service was made with: dependency key -> the layer that provided it.
 _Deps = dict[object, "str | None"]
 
@@ -84,6 +88,7 @@ class Container:
         "_chain",
         "_cleanups",
         "_frames",
+        "_inflight",
         "_instances",
         "_registry",
         "_request_ctx",
@@ -109,6 +114,9 @@ class Container:
         self._cleanups: list[_Cleanup] = []
         # The dependencies of the services being built, innermost last.
         self._frames: list[_Deps] = []
+        # (layer, key) -> (done, task) for async builds under way.
+        # Also marks sync builds, so that a service needing itself is caught.
+        self._inflight: dict[tuple[str | None, object], tuple[Future[None], Any]] = {}
 
     def __repr__(self) -> str:
         chain = ", ".join(
@@ -180,6 +188,7 @@ class Container:
         view = Container(self._registry, chain, self._request_ctx)
         view._by_layer = self._by_layer
         view._cleanups = self._cleanups
+        view._inflight = self._inflight
         return view
 
     def _find(self, key: object) -> tuple[str | None, RegisteredService]:
@@ -237,6 +246,13 @@ class Container:
         # While the factory runs, an empty cache sends each of its lookups
         # through _create(), which records what it depends on, and from which
         # layer, in the frame on top.
+        where = (layer, key)
+        building = self._inflight.get(where)
+        if building is not None and (
+            building is _SYNC_BUILD or building[1] is current_task()
+        ):
+            raise _cycle(svc)
+        self._inflight[where] = _SYNC_BUILD
         saved = self._instances
         self._instances = {}
         self._frames.append(deps)
@@ -255,8 +271,12 @@ class Container:
         finally:
             self._frames.pop()
             self._instances = saved
+            if building is None:
+                del self._inflight[where]
+            else:
+                self._inflight[where] = building
         if made is None:
-            self._by_layer[layer, key] = [(instance, deps)]
+            self._by_layer[where] = [(instance, deps)]
         else:
             made.append((instance, deps))
         return instance, deps
@@ -352,29 +372,51 @@ class Container:
         return result[0] if len(keys) == 1 else tuple(result)
 
     async def _acreate(self, key: object) -> Any:
-        # The async twin of _create(), which keeps the sync path inlined.
+        # The async twin of _create(). Tasks of one app context may build at
+        # the same time, so a build shares nothing mutable with them: it runs
+        # on a view of its own, published to the factory's lookups through
+        # `searching`, and a second task asking for the same service waits
+        # for the first instead of building it again.
         layer, svc = self._find(key)
-        made = self._by_layer.get((layer, key), [])
-        for instance, deps in made:  # noqa: B007 -- used after the break
-            if self._holds(deps):
-                break
-        else:
-            deps = {}
-            saved = self._instances
-            self._instances = {}
-            self._frames.append(deps)
-            try:
-                instance = await self._amake(svc)
-            finally:
-                self._frames.pop()
-                self._instances = saved
-            made.append((instance, deps))
-            self._by_layer[layer, key] = made
+        where = (layer, key)
+        while True:
+            made = self._by_layer.get(where, [])
+            for instance, deps in made:  # noqa: B007 -- used after the break
+                if self._holds(deps):
+                    break
+            else:
+                building = self._inflight.get(where)
+                if building is not None:
+                    if building is _SYNC_BUILD or building[1] is current_task():
+                        raise _cycle(svc)
+                    await building[0]
+                    continue
+                instance, deps = await self._abuild(where, svc)
+                made.append((instance, deps))
+                self._by_layer[where] = made
+            break
         if self._frames:
             self._frames[-1].update(deps)
             self._frames[-1][key] = layer
         self._instances[key] = instance
         return instance
+
+    async def _abuild(
+        self, where: tuple[str | None, object], svc: RegisteredService
+    ) -> tuple[Any, _Deps]:
+        view = self._view(self._chain)
+        deps: _Deps = {}
+        view._frames.append(deps)  # noqa: SLF001 -- our own class
+        done = get_running_loop().create_future()
+        self._inflight[where] = (done, current_task())
+        token = searching.set(view)
+        try:
+            instance = await view._amake(svc)  # noqa: SLF001 -- our own class
+        finally:
+            searching.reset(token)
+            del self._inflight[where]
+            done.set_result(None)
+        return instance, deps
 
     async def _amake(self, svc: RegisteredService) -> Any:
         kind = svc.kind
@@ -455,6 +497,14 @@ class Container:
             for _, svc in self._registry.resolved(chain).values()
             if svc.ping is not None
         ]
+
+
+def _cycle(svc: RegisteredService) -> FactoryError:
+    msg = (
+        f"The factory of {key_name(svc.key)} needs {key_name(svc.key)} itself, "
+        "directly or through other services; break the cycle."
+    )
+    return FactoryError(msg)
 
 
 def _no_yield(svc: RegisteredService) -> FactoryError:

@@ -91,7 +91,8 @@ class ServiceAttributeError(ServiceCBVError, AttributeError):
 
 class FactoryError(ServiceCBVError):
     """
-    Raised when a generator factory does not yield its service exactly once:
-    when it returns without yielding (raised by ``get``), or yields again at
-    cleanup (logged, since cleanups never raise).
+    Raised when a factory misbehaves: it needs its own service (directly or
+    through others), or it is a generator that does not yield its service
+    exactly once (returning without yielding is raised by ``get``; yielding
+    again at cleanup is logged, since cleanups never raise).
     """

@@ -855,15 +855,23 @@ class TestAsync:
 
     def test_factory_takes_container(self, registry, container):
         """
-        An async factory that asks for the container is called with it.
+        An async factory that asks for the container is called with a view of
+        it for the build: same chain, same instances.
         """
 
         async def factory(container):
             return container
 
         register(registry, Database, factory=factory)
+        register(registry, Cache, factory=Cache)
+        cache = container.get(Cache)
 
-        assert asyncio.run(container.aget(Database)) is container
+        given = asyncio.run(container.aget(Database))
+
+        # A view of this container for the build: the same chain and instances.
+        assert isinstance(given, Container)
+        assert given.chain == container.chain
+        assert given.get(Cache) is cache
 
 
 class TestAsyncGenerators:
@@ -1434,6 +1442,156 @@ class TestDependencies:
 
         assert container._frames == []
         assert container.get(Database) is container.get(Database)
+
+
+class TestConcurrentAsync:
+    def test_same_service_built_once(self, registry, container):
+        """
+        Tasks of one app context that ask for the same service at the same time
+        get one instance: the second waits for the first's build.
+        """
+        calls = []
+
+        async def factory():
+            calls.append("build")
+            await asyncio.sleep(0)
+            return Database()
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            return await asyncio.gather(*(container.aget(Database) for _ in range(3)))
+
+        first, second, third = asyncio.run(run())
+
+        assert first is second is third
+        assert calls == ["build"]
+
+    def test_failed_build_retried_by_waiter(self, registry, container):
+        """
+        When the build a task waits for fails, the task builds the service
+        itself rather than waiting forever.
+        """
+        calls = []
+
+        async def factory():
+            calls.append("build")
+            await asyncio.sleep(0)
+            if len(calls) == 1:
+                msg = "first build fails"
+                raise RuntimeError(msg)
+            return Database()
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            return await asyncio.gather(
+                container.aget(Database),
+                container.aget(Database),
+                return_exceptions=True,
+            )
+
+        failed, built = asyncio.run(run())
+
+        assert isinstance(failed, RuntimeError)
+        assert isinstance(built, Database)
+        assert calls == ["build", "build"]
+
+    def test_dependencies_recorded_per_task(self, registry, container):
+        """
+        Builds running at the same time record only their own dependencies.
+        """
+
+        async def repository(container):
+            await asyncio.sleep(0)
+            db = await container.aget(Database)
+            await asyncio.sleep(0)
+            return Repository(db)
+
+        async def mailer(container):
+            await asyncio.sleep(0)
+            container.get(Cache)
+            await asyncio.sleep(0)
+            return Mailer()
+
+        register(registry, Repository, factory=repository)
+        register(registry, Mailer, factory=mailer)
+        register(registry, Database, factory=Database)
+        register(registry, Cache, factory=Cache)
+
+        async def run():
+            await asyncio.gather(container.aget(Repository), container.aget(Mailer))
+
+        asyncio.run(run())
+
+        assert container._by_layer[APP_LAYER, Repository][0][1] == {Database: APP_LAYER}
+        assert container._by_layer[APP_LAYER, Mailer][0][1] == {Cache: APP_LAYER}
+
+    def test_sync_cycle_is_an_error(self, registry, container):
+        """
+        A factory that needs its own service through another one fails with
+        FactoryError, and the container stays usable.
+        """
+        register(registry, Database, factory=lambda container: container.get(Cache))
+        register(registry, Cache, factory=lambda container: container.get(Database))
+
+        with pytest.raises(
+            FactoryError,
+            match=rf"The factory of {__name__}\.Database needs {__name__}\.Database",
+        ):
+            container.get(Database)
+
+        assert container._inflight == {}
+
+    def test_sync_get_during_other_tasks_build(self, registry, container):
+        """
+        A sync get() of a service that another task is building with its async
+        factory is not mistaken for a cycle: it says to use aget().
+        """
+
+        started = asyncio.Event()
+
+        async def factory():
+            started.set()
+            await asyncio.sleep(0)
+            return Database()
+
+        async def sync_get_later():
+            await started.wait()
+            container.get(Database)
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            return await asyncio.gather(
+                container.aget(Database), sync_get_later(), return_exceptions=True
+            )
+
+        built, error = asyncio.run(run())
+
+        assert isinstance(built, Database)
+        assert isinstance(error, AsyncServiceError)
+
+    @pytest.mark.parametrize("inner", ["aget", "get"])
+    def test_cycle_is_an_error(self, registry, container, inner):
+        """
+        An async factory that needs its own service, through aget() or get(),
+        fails with FactoryError instead of waiting for itself.
+        """
+
+        async def factory(container):
+            if inner == "aget":
+                return await container.aget(Database)
+            return container.get(Database)
+
+        register(registry, Database, factory=factory)
+
+        with pytest.raises(
+            FactoryError,
+            match=rf"The factory of {__name__}\.Database needs {__name__}\.Database "
+            "itself, directly or through other services; break the cycle",
+        ):
+            asyncio.run(container.aget(Database))
 
 
 class TestChainOf:
