@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import exceptions
 from ._container import Container, ServicePing
 from ._registry import RegisteredService, Registry
-from .checks import UnresolvedService, check_services
+from .checks import UnresolvedService, check_services, unused_layers
 from .config import APP_SERVICES, Service
 from .exceptions import ServiceCBVError, ServiceNotFoundError
 from .extension import (
@@ -57,4 +57,5 @@ __all__ = [
     "register_factory",
     "register_value",
     "registry",
+    "unused_layers",
 ]

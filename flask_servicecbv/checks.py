@@ -11,7 +11,7 @@ from .views import ServiceMixin
 if TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["UnresolvedService", "check_services"]
+__all__ = ["UnresolvedService", "check_services", "unused_layers"]
 
 
 class UnresolvedService(NamedTuple):
@@ -62,3 +62,23 @@ def check_services(app: Flask) -> list[UnresolvedService]:
             if key not in resolved
         )
     return missing
+
+
+def unused_layers(app: Flask) -> list[str]:
+    """
+    Return the names of blueprint layers that have services although no
+    blueprint of that name is registered on *app*.
+
+    Such a layer is never searched; the usual cause is a misspelt blueprint
+    name in ``app.config["SERVICES"]``.
+    Call it once every blueprint is registered.
+
+    Raises:
+        NotInitializedError: *app* has no :func:`~flask_servicecbv.init_app`.
+    """
+    registry = _registry_of(app)
+    return sorted(
+        name
+        for name, layer in registry.layers.items()
+        if name is not None and layer and name not in app.blueprints
+    )

@@ -7,7 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ._registry import chain_for, key_name, layer_name
-from .checks import check_services
+from .checks import check_services, unused_layers
 from .extension import _registry_of
 from .views import ServiceMixin
 
@@ -58,6 +58,12 @@ def check_command() -> None:
     blueprint chain; exit with status 1 if one does not.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    for name in unused_layers(app):
+        click.echo(
+            f"warning: blueprint layer {name!r} has services, but no blueprint "
+            f"{name!r} is registered; check the name.",
+            err=True,
+        )
     missing = check_services(app)
     for item in missing:
         searched = ", ".join(layer_name(layer) for layer in item.chain)

@@ -10,10 +10,13 @@ from flask import Blueprint, Flask
 from flask.views import MethodView
 
 from flask_servicecbv import (
+    RegisteredService,
     ServiceView,
     UnresolvedService,
     check_services,
+    init_app,
     register_value,
+    unused_layers,
 )
 from flask_servicecbv.exceptions import NotInitializedError
 
@@ -24,6 +27,41 @@ class Database:
 
 class Cache:
     """A second service key."""
+
+
+class TestUnusedLayers:
+    def test_misspelt_configured_blueprint(self):
+        """
+        A SERVICES entry for a blueprint name that is never registered is a
+        layer nobody searches: unused_layers() names it; registered
+        blueprints' layers, empty layers and the app layer are not listed.
+        """
+        app = Flask("checks_app")
+        app.config["SERVICES"] = {
+            "contatcs": {"flask_servicecbv.Service": {}},
+            "contacts": {"flask_servicecbv.Service": {}},
+        }
+        init_app(app)
+        register_value(app, Database, Database())
+        contacts = Blueprint("contacts", __name__)
+        app.register_blueprint(contacts)
+        app.extensions["servicecbv"].register("empty", _service())
+        app.extensions["servicecbv"].unregister("empty", Database)
+
+        assert unused_layers(app) == ["contatcs"]
+
+    def test_not_initialized(self):
+        """
+        An app without init_app has no layers to check.
+        """
+        with pytest.raises(NotInitializedError, match="call flask_servicecbv"):
+            unused_layers(Flask("bare"))
+
+
+def _service():
+    return RegisteredService(
+        Database, value=Database(), enter=False, ping=None, on_registry_close=None
+    )
 
 
 class TestCheckServices:

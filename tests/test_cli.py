@@ -11,6 +11,7 @@ from flask.views import MethodView
 
 from flask_servicecbv import (
     APP_SERVICES,
+    RegisteredService,
     ServiceView,
     init_app,
     register_factory,
@@ -164,6 +165,26 @@ class TestCheck:
 
         assert result.exit_code == 0
         assert result.output == "All 0 service attributes of 0 views resolve.\n"
+
+    def test_unused_layer_warning(self, app):
+        """
+        A blueprint layer with services but no registered blueprint is
+        reported as a warning on stderr; it does not change the exit status.
+        """
+        app.extensions["servicecbv"].register(
+            "contatcs",
+            RegisteredService(
+                Cache, value=Cache(), enter=False, ping=None, on_registry_close=None
+            ),
+        )
+
+        result = run(app, "check")
+
+        assert result.exit_code == 0
+        assert result.stderr == (
+            "warning: blueprint layer 'contatcs' has services, but no blueprint "
+            "'contatcs' is registered; check the name.\n"
+        )
 
     def test_unresolved(self, app):
         """
