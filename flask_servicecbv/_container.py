@@ -46,9 +46,6 @@ _Cleanup = tuple[int, Any, RegisteredService, Any]
 #: a context variable, so other threads and tasks keep their own chain.
 searching: ContextVar[Container | None] = ContextVar("searching", default=None)
 
-# Marks a sync build under way in Container._inflight.
-_SYNC_BUILD: Final[Any] = (None, None)
-
 # What a service was made with: dependency key -> the layer that provided it.
 _Deps = dict[object, "str | None"]
 
@@ -115,7 +112,6 @@ class Container:
         # The dependencies of the services being built, innermost last.
         self._frames: list[_Deps] = []
         # (layer, key) -> (done, task) for async builds under way.
-        # Also marks sync builds, so that a service needing itself is caught.
         self._inflight: dict[tuple[str | None, object], tuple[Future[None], Any]] = {}
 
     def __repr__(self) -> str:
@@ -202,24 +198,75 @@ class Container:
                 raise self._registry.not_found(key, self._chain)
         return found
 
-    def _create(self, key: object) -> Any:
+    def _create(self, key: object) -> Any:  # noqa: C901, PLR0912 -- inlined on purpose
+        # The request path's slow half: a service not yet in `_instances`.
+        # Everything is inlined; it runs once per service and request.
         found = self._resolved.get(key)
         if found is None:
             found = self._find(key)
         layer, svc = found
-        made = self._by_layer.get((layer, key))
-        if made is not None:
-            for instance, deps in made:  # noqa: B007 -- used after the break
-                if self._holds(deps):
+        where = (layer, key)
+        by_layer = self._by_layer
+        made = by_layer.get(where)
+        if made:
+            for instance, made_with in made:  # noqa: B007 -- used after the break
+                if self._holds(made_with):
                     break
             else:
-                instance, deps = self._build(layer, key, svc, made)
-        else:
-            instance, deps = self._build(layer, key, svc, None)
+                instance, made_with = self._build(svc, made)
+            return self._use(key, layer, instance, made_with)
+        if made is not None:
+            raise _cycle(svc)
+        # The first build of this service in this app context, _build()
+        # inlined. An empty list marks the build under way until it succeeds.
+        made = by_layer[where] = []
+        if self._inflight:
+            self._check_inflight(where, svc)
+        deps: _Deps = {}
+        # While the factory runs, an empty cache sends each of its lookups
+        # through _create(), which records what it depends on, and from which
+        # layer, in the frame on top.
+        saved = self._instances
+        self._instances = {}
         frames = self._frames
+        frames.append(deps)
+        try:
+            if svc.kind == GENERATOR:
+                factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
+                gen = factory(self) if svc.takes_container else factory()
+                try:
+                    instance = next(gen)
+                except StopIteration:
+                    raise _no_yield(svc) from None
+                self._cleanups.append((_GEN, gen, svc, instance))
+            else:
+                instance = self._make(svc)
+        except BaseException:
+            del by_layer[where]
+            raise
+        finally:
+            frames.pop()
+            self._instances = saved
+        made.append((instance, deps))
         if frames:
             # The service being built on top depends on this one, and on what
             # this one depends on.
+            frames[-1].update(deps)
+            frames[-1][key] = layer
+        saved[key] = instance
+        return instance
+
+    def _check_inflight(
+        self, where: tuple[str | None, object], svc: RegisteredService
+    ) -> None:
+        building = self._inflight.get(where)
+        if building is not None and building[1] is current_task():
+            # This task's async build of the service needs it again.
+            raise _cycle(svc)
+
+    def _use(self, key: object, layer: str | None, instance: Any, deps: _Deps) -> Any:
+        frames = self._frames
+        if frames:
             frames[-1].update(deps)
             frames[-1][key] = layer
         self._instances[key] = instance
@@ -236,49 +283,20 @@ class Container:
         return True
 
     def _build(
-        self,
-        layer: str | None,
-        key: object,
-        svc: RegisteredService,
-        made: list[tuple[Any, _Deps]] | None,
+        self, svc: RegisteredService, made: list[tuple[Any, _Deps]]
     ) -> tuple[Any, _Deps]:
+        # Another chain's instance does not fit this chain: build one for it,
+        # recording its dependencies as the first build does.
         deps: _Deps = {}
-        # While the factory runs, an empty cache sends each of its lookups
-        # through _create(), which records what it depends on, and from which
-        # layer, in the frame on top.
-        where = (layer, key)
-        building = self._inflight.get(where)
-        if building is not None and (
-            building is _SYNC_BUILD or building[1] is current_task()
-        ):
-            raise _cycle(svc)
-        self._inflight[where] = _SYNC_BUILD
         saved = self._instances
         self._instances = {}
         self._frames.append(deps)
         try:
-            if svc.kind == GENERATOR:
-                # Inlined from _make(): the common case of the request path.
-                factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
-                gen = factory(self) if svc.takes_container else factory()
-                try:
-                    instance = next(gen)
-                except StopIteration:
-                    raise _no_yield(svc) from None
-                self._cleanups.append((_GEN, gen, svc, instance))
-            else:
-                instance = self._make(svc)
+            instance = self._make(svc)
         finally:
             self._frames.pop()
             self._instances = saved
-            if building is None:
-                del self._inflight[where]
-            else:
-                self._inflight[where] = building
-        if made is None:
-            self._by_layer[where] = [(instance, deps)]
-        else:
-            made.append((instance, deps))
+        made.append((instance, deps))
         return instance, deps
 
     def _call(self, svc: RegisteredService) -> Any:
@@ -380,26 +398,23 @@ class Container:
         layer, svc = self._find(key)
         where = (layer, key)
         while True:
-            made = self._by_layer.get(where, [])
-            for instance, deps in made:  # noqa: B007 -- used after the break
+            # (An empty list, a sync build under way, cannot be seen here:
+            # sync factories cannot await.)
+            made = self._by_layer.get(where)
+            for instance, deps in made or ():  # noqa: B007 -- used after the break
                 if self._holds(deps):
                     break
             else:
                 building = self._inflight.get(where)
                 if building is not None:
-                    if building is _SYNC_BUILD or building[1] is current_task():
+                    if building[1] is current_task():
                         raise _cycle(svc)
                     await building[0]
                     continue
                 instance, deps = await self._abuild(where, svc)
-                made.append((instance, deps))
-                self._by_layer[where] = made
+                self._by_layer.setdefault(where, []).append((instance, deps))
             break
-        if self._frames:
-            self._frames[-1].update(deps)
-            self._frames[-1][key] = layer
-        self._instances[key] = instance
-        return instance
+        return self._use(key, layer, instance, deps)
 
     async def _abuild(
         self, where: tuple[str | None, object], svc: RegisteredService
