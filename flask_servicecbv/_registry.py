@@ -319,6 +319,7 @@ class Registry:
                 warnings.warn(
                     f"Skipped the async on_registry_close callback of "
                     f"{key_name(svc.key)}; use aclose_registry() to run it.",
+                    RuntimeWarning,
                     stacklevel=3,
                 )
                 continue

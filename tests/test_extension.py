@@ -1041,7 +1041,7 @@ class TestCloseRegistry:
 
         register_value(app, Database, Database(), on_registry_close=close_pool)
 
-        with pytest.warns(UserWarning, match=r"use aclose_registry\(\) to run it"):
+        with pytest.warns(RuntimeWarning, match=r"use aclose_registry\(\) to run it"):
             close_registry(app)
 
     def test_blueprint_registered_twice_closes_once(self, app, api):

@@ -903,7 +903,7 @@ class TestClose:
         )
 
         with pytest.warns(
-            UserWarning,
+            RuntimeWarning,
             match=rf"Skipped the async on_registry_close callback of {__name__}\."
             r"Cache; use aclose_registry\(\) to run it\.",
         ):
