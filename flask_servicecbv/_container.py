@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from asyncio import Future, current_task, get_running_loop
+from asyncio import Future, get_running_loop, shield
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final
@@ -22,7 +22,7 @@ from ._registry import (
     chain_for,
     key_name,
 )
-from .exceptions import AsyncServiceError, FactoryError
+from .exceptions import AsyncServiceError, ContainerClosedError, FactoryError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Generator
@@ -46,8 +46,17 @@ _Cleanup = tuple[int, Any, RegisteredService, Any]
 #: a context variable, so other threads and tasks keep their own chain.
 searching: ContextVar[Container | None] = ContextVar("searching", default=None)
 
-# What a service was made with: dependency key -> the layer that provided it.
-_Deps = dict[object, "str | None"]
+# The services whose async or second-chain builds are under way in this
+# logical call chain; tasks started inside a build inherit it, so a cycle
+# through asyncio.gather() is caught too.
+_building: ContextVar[frozenset[tuple[Any, object]]] = ContextVar(
+    "_building", default=frozenset()
+)
+
+# What a service was made with: dependency key -> the layer that provided it,
+# or _ABSENT for a dependency its factory looked for and did without.
+_Deps = dict[object, Any]
+_ABSENT: Final[Any] = object()
 
 
 def _chain_of(request_ctx: Any, app: object) -> tuple[str | None, ...]:
@@ -84,6 +93,7 @@ class Container:
         "_by_layer",
         "_chain",
         "_cleanups",
+        "_epoch",
         "_frames",
         "_inflight",
         "_instances",
@@ -112,7 +122,10 @@ class Container:
         # The dependencies of the services being built, innermost last.
         self._frames: list[_Deps] = []
         # (layer, key) -> (done, task) for async builds under way.
-        self._inflight: dict[tuple[str | None, object], tuple[Future[None], Any]] = {}
+        self._inflight: dict[tuple[str | None, object], Future[None]] = {}
+        # Counts the closes, shared with views, so a build can tell it
+        # outlived one.
+        self._epoch = [0]
 
     def __repr__(self) -> str:
         chain = ", ".join(
@@ -185,6 +198,7 @@ class Container:
         view._by_layer = self._by_layer
         view._cleanups = self._cleanups
         view._inflight = self._inflight
+        view._epoch = self._epoch
         return view
 
     def _find(self, key: object) -> tuple[str | None, RegisteredService]:
@@ -195,6 +209,10 @@ class Container:
             self._resolved = self._registry.resolved(self._chain)
             found = self._resolved.get(key)
             if found is None:
+                if self._frames:
+                    # A factory may do without it; another chain that has it
+                    # must then not get that factory's instance.
+                    self._frames[-1][key] = _ABSENT
                 raise self._registry.not_found(key, self._chain)
         return found
 
@@ -213,15 +231,18 @@ class Container:
                 if self._holds(made_with):
                     break
             else:
-                instance, made_with = self._build(svc, made)
+                if where in _building.get():
+                    raise _cycle(svc)
+                instance, made_with = self._build(where, svc, made)
             return self._use(key, layer, instance, made_with)
         if made is not None:
             raise _cycle(svc)
         # The first build of this service in this app context, _build()
         # inlined. An empty list marks the build under way until it succeeds.
         made = by_layer[where] = []
-        if self._inflight:
-            self._check_inflight(where, svc)
+        if self._inflight and where in _building.get():
+            # This chain's async build of the service needs it again.
+            raise _cycle(svc)
         deps: _Deps = {}
         # While the factory runs, an empty cache sends each of its lookups
         # through _create(), which records what it depends on, and from which
@@ -256,14 +277,6 @@ class Container:
         saved[key] = instance
         return instance
 
-    def _check_inflight(
-        self, where: tuple[str | None, object], svc: RegisteredService
-    ) -> None:
-        building = self._inflight.get(where)
-        if building is not None and building[1] is current_task():
-            # This task's async build of the service needs it again.
-            raise _cycle(svc)
-
     def _use(self, key: object, layer: str | None, instance: Any, deps: _Deps) -> Any:
         frames = self._frames
         if frames:
@@ -278,12 +291,15 @@ class Container:
         resolved = self._resolved
         for key, layer in deps.items():
             found = resolved.get(key)
-            if found is None or found[0] != layer:
+            if (_ABSENT if found is None else found[0]) != layer:
                 return False
         return True
 
     def _build(
-        self, svc: RegisteredService, made: list[tuple[Any, _Deps]]
+        self,
+        where: tuple[str | None, object],
+        svc: RegisteredService,
+        made: list[tuple[Any, _Deps]],
     ) -> tuple[Any, _Deps]:
         # Another chain's instance does not fit this chain: build one for it,
         # recording its dependencies as the first build does.
@@ -291,9 +307,11 @@ class Container:
         saved = self._instances
         self._instances = {}
         self._frames.append(deps)
+        token = _building.set(_building.get() | {where})
         try:
             instance = self._make(svc)
         finally:
+            _building.reset(token)
             self._frames.pop()
             self._instances = saved
         made.append((instance, deps))
@@ -323,10 +341,17 @@ class Container:
                 f"use `await aget({key_name(svc.key)})` instead of get()."
             )
             raise AsyncServiceError(msg)
-        if svc.enter and isinstance(instance, AbstractContextManager):
-            cm = instance
-            instance = cm.__enter__()
-            self._cleanups.append((_CM, cm, svc, instance))
+        if svc.enter:
+            if isinstance(instance, AbstractContextManager):
+                cm = instance
+                instance = cm.__enter__()
+                self._cleanups.append((_CM, cm, svc, instance))
+            elif isinstance(instance, AbstractAsyncContextManager):
+                msg = (
+                    f"Service {key_name(svc.key)} is an async context manager to "
+                    f"enter; use `await aget({key_name(svc.key)})` instead of get()."
+                )
+                raise AsyncServiceError(msg)
         return instance
 
     def close(self, exc: BaseException | None = None) -> None:
@@ -363,8 +388,9 @@ class Container:
         # In place: a view made by get(..., blueprint=) shares these.
         cleanups = self._cleanups[:]
         self._cleanups.clear()
-        self._instances = {}
+        self._instances.clear()
         self._by_layer.clear()
+        self._epoch[0] += 1
         return cleanups
 
     # -- async --------------------------------------------------------------
@@ -407,9 +433,11 @@ class Container:
             else:
                 building = self._inflight.get(where)
                 if building is not None:
-                    if building[1] is current_task():
+                    if where in _building.get():
                         raise _cycle(svc)
-                    await building[0]
+                    # Shielded: a waiter that is cancelled must not cancel
+                    # the build others wait for.
+                    await shield(building)
                     continue
                 instance, deps = await self._abuild(where, svc)
                 self._by_layer.setdefault(where, []).append((instance, deps))
@@ -419,18 +447,44 @@ class Container:
     async def _abuild(
         self, where: tuple[str | None, object], svc: RegisteredService
     ) -> tuple[Any, _Deps]:
+        # The build runs on a view with cleanups of its own, handed over when
+        # it ends: if the container was closed meanwhile (overwrite_*() in a
+        # test, say), they run at once instead of joining a closed container.
         view = self._view(self._chain)
+        view._cleanups = []  # noqa: SLF001 -- our own class
         deps: _Deps = {}
-        view._frames.append(deps)  # noqa: SLF001 -- our own class
+        frames = view._frames  # noqa: SLF001 -- our own class
+        frames.append(deps)
         done = get_running_loop().create_future()
-        self._inflight[where] = (done, current_task())
+        self._inflight[where] = done
+        epoch = self._epoch[0]
+        building = _building.set(_building.get() | {where})
         token = searching.set(view)
         try:
             instance = await view._amake(svc)  # noqa: SLF001 -- our own class
         finally:
             searching.reset(token)
+            _building.reset(building)
+            frames.pop()
             del self._inflight[where]
             done.set_result(None)
+            made = view._cleanups  # noqa: SLF001 -- our own class
+            # A factory may keep the view it was given: from now on it sees
+            # what this container sees.
+            view._cleanups = self._cleanups  # noqa: SLF001 -- our own class
+            view._instances = self._instances  # noqa: SLF001 -- our own class
+            closed = self._epoch[0] != epoch
+            if closed:
+                for entry in reversed(made):
+                    await _run_cleanup(entry, None)
+            else:
+                self._cleanups.extend(made)
+        if closed:
+            msg = (
+                f"The container was closed while {key_name(svc.key)} was being "
+                "built; get it again from the current container."
+            )
+            raise ContainerClosedError(msg)
         return instance, deps
 
     async def _amake(self, svc: RegisteredService) -> Any:
@@ -471,33 +525,51 @@ class Container:
         first out order.
         """
         for entry in reversed(self._reset()):
-            if entry[0] < _AGEN:
-                _run_sync_cleanup(entry, exc)
-            else:
-                await _run_async_cleanup(entry, exc)
+            await _run_cleanup(entry, exc)
 
     async def _aclose_async(self, exc: BaseException | None) -> None:
-        # Run only the async cleanups, last in first out, and forget the
-        # instances they close; sync cleanups stay for teardown. Async view
-        # handlers call this before their event loop goes away.
-        pending = [entry for entry in self._cleanups if entry[0] >= _AGEN]
-        if not pending:
+        # Close the async services and everything built on them, last in
+        # first out, and forget those instances; other sync cleanups stay for
+        # teardown. Async view handlers call this before their event loop
+        # goes away.
+        cleanups = self._cleanups
+        gone = {id(entry[3]) for entry in cleanups if entry[0] >= _AGEN}
+        if not gone:
             return
-        self._cleanups[:] = [entry for entry in self._cleanups if entry[0] < _AGEN]
-        gone = {id(entry[3]) for entry in pending}
-        self._instances = {
-            key: instance
-            for key, instance in self._instances.items()
-            if id(instance) not in gone
-        }
-        for where, made in list(self._by_layer.items()):
-            kept = [pair for pair in made if id(pair[0]) not in gone]
+        self._forget(gone)
+        closing = [entry for entry in cleanups if id(entry[3]) in gone]
+        cleanups[:] = [entry for entry in cleanups if id(entry[3]) not in gone]
+        for entry in reversed(closing):
+            await _run_cleanup(entry, exc)
+
+    def _forget(self, gone: set[int]) -> None:
+        # Drop the instances whose ids are in *gone*, and, transitively, the
+        # instances whose recorded dependencies come from a dropped one's key
+        # and layer (erring on the side of rebuilding); *gone* grows to hold
+        # them all.
+        by_layer = self._by_layer
+        gone_where: set[tuple[Any, object]] = set()
+        grew = True
+        while grew:
+            grew = False
+            for where, made in by_layer.items():
+                for instance, deps in made:
+                    if id(instance) in gone or any(
+                        (layer, key) in gone_where for key, layer in deps.items()
+                    ):
+                        if id(instance) not in gone or where not in gone_where:
+                            grew = True
+                        gone.add(id(instance))
+                        gone_where.add(where)
+        for where in list(by_layer):
+            kept = [pair for pair in by_layer[where] if id(pair[0]) not in gone]
             if kept:
-                self._by_layer[where] = kept
+                by_layer[where] = kept
             else:
-                del self._by_layer[where]
-        for entry in reversed(pending):
-            await _run_async_cleanup(entry, exc)
+                del by_layer[where]
+        instances = self._instances
+        for key in [key for key, value in instances.items() if id(value) in gone]:
+            del instances[key]
 
     # -- pings --------------------------------------------------------------
 
@@ -567,6 +639,13 @@ def _run_sync_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
     except Exception as e:  # noqa: BLE001 -- a cleanup must not stop the others
         if e is not exc:
             _log_cleanup_failure(svc)
+
+
+async def _run_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
+    if entry[0] < _AGEN:
+        _run_sync_cleanup(entry, exc)
+    else:
+        await _run_async_cleanup(entry, exc)
 
 
 async def _run_async_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AsyncServiceError",
     "ConfigurationError",
+    "ContainerClosedError",
     "FactoryError",
     "NoAppContextError",
     "NotInitializedError",
@@ -95,4 +96,12 @@ class FactoryError(ServiceCBVError):
     through others), or it is a generator that does not yield its service
     exactly once (returning without yielding is raised by ``get``; yielding
     again at cleanup is logged, since cleanups never raise).
+    """
+
+
+class ContainerClosedError(ServiceCBVError, RuntimeError):
+    """
+    Raised by ``aget`` when the container was closed (by ``overwrite_*()``,
+    say) while the service was being built; the new service's cleanups have
+    already run, and the current container will build it again.
     """

@@ -13,6 +13,7 @@ from flask_servicecbv._container import ServicePing, _chain_of
 from flask_servicecbv._registry import APP_LAYER, RegisteredService, Registry
 from flask_servicecbv.exceptions import (
     AsyncServiceError,
+    ContainerClosedError,
     FactoryError,
     ServiceNotFoundError,
 )
@@ -1541,7 +1542,9 @@ class TestConcurrentAsync:
         ):
             container.get(Database)
 
-        assert container._inflight == {}
+        assert (container._by_layer, container._frames) == ({}, [])
+        register(registry, Mailer, factory=Mailer)
+        assert isinstance(container.get(Mailer), Mailer)
 
     def test_sync_get_during_other_tasks_build(self, registry, container):
         """
@@ -1592,6 +1595,201 @@ class TestConcurrentAsync:
             "itself, directly or through other services; break the cycle",
         ):
             asyncio.run(container.aget(Database))
+
+
+class TestRobustness:
+    def test_cancelled_waiter_leaves_build_alone(self, registry, container):
+        """
+        A task that gives up waiting for another task's build does not cancel
+        that build: the builder and the other waiters get the service.
+        """
+        calls = []
+
+        async def factory():
+            calls.append("build")
+            await asyncio.sleep(0.05)
+            return Database()
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            builder = asyncio.ensure_future(container.aget(Database))
+            await asyncio.sleep(0)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(container.aget(Database), 0.001)
+            return await builder, await container.aget(Database)
+
+        first, second = asyncio.run(run())
+
+        assert first is second
+        assert calls == ["build"]
+
+    def test_cycle_through_gather(self, registry, container):
+        """
+        A cycle that runs through another task (asyncio.gather) raises
+        FactoryError instead of waiting forever.
+        """
+
+        async def make_database(container):
+            await asyncio.gather(container.aget(Cache))
+
+        async def make_cache(container):
+            return await container.aget(Database)
+
+        register(registry, Database, factory=make_database)
+        register(registry, Cache, factory=make_cache)
+
+        with pytest.raises(FactoryError, match=r"needs .*Database itself"):
+            asyncio.run(asyncio.wait_for(container.aget(Database), 5))
+
+    def test_cycle_found_on_second_chain(self, registry):
+        """
+        A cycle that only appears for another chain, while rebuilding a
+        service for it, raises FactoryError too.
+        """
+
+        def make(other):
+            def factory(container):
+                if container.get(Mailer) == "api":
+                    container.get(other)
+                return object()
+
+            return factory
+
+        register(registry, Database, factory=make(Cache))
+        register(registry, Cache, factory=make(Database))
+        register(registry, Mailer, value="app")
+        register(registry, Mailer, layer="api", value="api")
+        container = Container(registry)
+        container.get(Database, Cache)
+
+        with pytest.raises(FactoryError, match=r"needs .*itself"):
+            container.get(Database, blueprint="api")
+
+    def test_absent_dependency_recorded(self, registry):
+        """
+        A factory that does without a missing service records that, so a
+        chain where the service exists gets an instance of its own.
+        """
+
+        def make_repository(container):
+            try:
+                return Repository(container.get(Cache))
+            except ServiceNotFoundError:
+                return Repository(None)
+
+        register(registry, Repository, factory=make_repository)
+        register(registry, Cache, layer="api", factory=Cache)
+        container = Container(registry)
+
+        without = container.get(Repository)
+        with_cache = container.get(Repository, blueprint="api")
+
+        assert without.db is None
+        assert isinstance(with_cache.db, Cache)
+        assert container.get(Repository) is without
+
+    def test_async_context_manager_needs_aget(self, registry, container):
+        """
+        get() refuses a factory result that is an async context manager to
+        enter, rather than caching it unentered.
+        """
+        register(registry, Database, factory=lambda: FakeACM([], "db"))
+
+        with pytest.raises(
+            AsyncServiceError,
+            match=r"is an async context manager to enter; use `await aget\(",
+        ):
+            container.get(Database)
+
+        assert asyncio.run(container.aget(Database)) == "db-aentered"
+
+    def test_closed_during_async_build(self, registry, container):
+        """
+        A container closed while an async service is being built (as
+        overwrite_*() does) runs that service's cleanup at once and tells the
+        caller to get it again.
+        """
+        events = []
+
+        async def factory():
+            await asyncio.sleep(0)
+            yield Database()
+            events.append("cleaned")
+
+        register(registry, Database, factory=factory)
+
+        async def run():
+            building = asyncio.ensure_future(container.aget(Database))
+            await asyncio.sleep(0)
+            container.close()
+            with pytest.raises(
+                ContainerClosedError,
+                match=r"closed while .*Database was being built; get it again",
+            ):
+                await building
+            assert events == ["cleaned"]
+            return await container.aget(Database)
+
+        assert isinstance(asyncio.run(run()), Database)
+        assert events == ["cleaned"]
+
+    def test_failed_build_after_close(self, registry, container):
+        """
+        A build that fails after its container was closed still cleans up
+        what it built, and its own error propagates.
+        """
+        events = []
+
+        async def make_cache():
+            yield Cache()
+            events.append("cache cleaned")
+
+        async def make_database(container):
+            await container.aget(Cache)
+            await asyncio.sleep(0)
+            msg = "database down"
+            raise RuntimeError(msg)
+
+        register(registry, Cache, factory=make_cache)
+        register(registry, Database, factory=make_database)
+
+        async def run():
+            building = asyncio.ensure_future(container.aget(Database))
+            await asyncio.sleep(0)
+            container.close()
+            with pytest.raises(RuntimeError, match="database down"):
+                await building
+
+        asyncio.run(run())
+
+        assert events == ["cache cleaned"]
+
+    def test_kept_container_follows_the_container(self, registry, container):
+        """
+        An async factory that keeps the container it was given sees the
+        container's instances after the build, and fresh ones after a close.
+        """
+
+        class Repo:
+            def __init__(self, container):
+                self.container = container
+
+        async def make_repo(container):
+            return Repo(container)
+
+        register(registry, Repository, factory=make_repo)
+        register(registry, Cache, factory=Cache)
+
+        async def run():
+            repo = await container.aget(Repository)
+            cache = container.get(Cache)
+            assert repo.container.get(Cache) is cache
+            await container.aclose()
+            assert repo.container.get(Cache) is container.get(Cache)
+            assert container.get(Cache) is not cache
+
+        asyncio.run(run())
 
 
 class TestChainOf:

@@ -1182,7 +1182,7 @@ class TestConcurrency:
     REQUESTS = 25
 
     @pytest.mark.slow
-    def test_threaded_server(self, app, api):
+    def test_threaded_server(self, app, api):  # noqa: PLR0915 -- one scenario
         """
         Concurrent requests on a threaded server each get their own instances,
         and every instance is closed exactly once.
@@ -1207,9 +1207,19 @@ class TestConcurrency:
         register_factory(api, Cache, counted("cache"))
         register_factory(app, Mailer, counted("mailer"))
 
+        # The first request of every client waits until all of them hold
+        # their services, so the requests do overlap; a server handling them
+        # one at a time would break the barrier and fail them.
+        first_round = threading.Barrier(self.THREADS, timeout=20)
+        arrivals = itertools.count()
+
+        threads = self.THREADS
+
         class Show(MethodView):
             def get(self):
                 services = get(Database, Cache, Mailer)
+                if next(arrivals) < threads:
+                    first_round.wait()
                 same = get(Database) is services[0] and get(Mailer) is services[2]
                 return {
                     "kinds": [kind for kind, _ in services],
@@ -1249,6 +1259,7 @@ class TestConcurrency:
             server.server_close()
         assert not serving.is_alive()
 
+        assert not first_round.broken
         assert sorted(results) == list(range(self.THREADS))
         responses = [r for per_client in results.values() for r in per_client]
         assert len(responses) == self.THREADS * self.REQUESTS

@@ -27,6 +27,8 @@ from flask_servicecbv import (
     ServiceMixin,
     ServiceNotFoundError,
     ServiceView,
+    aget,
+    container,
     get,
     register_factory,
     register_value,
@@ -783,12 +785,21 @@ class TestSharedViewInstance:
         register_factory(app, Connection, counted(Connection))
         register_factory(app, Cache, counted(Cache))
 
+        # The first request of every client waits until all of them hold
+        # their services, so that the shared view instance really serves
+        # overlapping requests.
+        threads = self.THREADS
+        first_round = threading.Barrier(threads, timeout=20)
+        arrivals = itertools.count()
+
         class Show(ServiceView):
             init_every_request = False
             services = {"db": Connection, "cache": Cache}
 
             def get(self):
                 db = self.db
+                if next(arrivals) < threads:
+                    first_round.wait()
                 same = self.db is db
                 return {
                     "view": id(self),
@@ -827,6 +838,7 @@ class TestSharedViewInstance:
             server.server_close()
         assert not serving.is_alive()
 
+        assert not first_round.broken
         assert sorted(results) == list(range(self.THREADS))
         responses = [r for per_client in results.values() for r in per_client]
         assert len(responses) == self.THREADS * self.REQUESTS
@@ -1093,6 +1105,59 @@ class TestAsyncViews:
             assert (status, events) == (409, ["commit"])
         else:
             assert (status, events) == (500, ["rollback RuntimeError"])
+
+    def test_services_built_on_async_ones(self, app, client, events):
+        """
+        A sync service built on an async one is cleaned up with it, before
+        it, when the async handler returns, and neither is handed out again
+        in that app context: a later aget() builds a new, open instance.
+        """
+
+        class Transaction:
+            def __init__(self, client):
+                self.client = client
+
+        async def connect():
+            client = Client("async")
+            yield client
+            client.name = "closed"
+            events.append("close client")
+
+        def begin():
+            tx = Transaction(get(Client))
+            yield tx
+            events.append(f"close transaction on {tx.client.name} client")
+
+        register_factory(app, Client, connect)
+        register_factory(app, Transaction, begin)
+
+        class Show(ServiceView):
+            services = {"client": Client, "tx": Transaction}
+
+            async def get(self):
+                client = await self.aservice("client")
+                assert self.tx.client is client
+                return "ok"
+
+        @app.after_request
+        def after(response):
+            async def again():
+                name = (await aget(Client)).name
+                await container.aclose()
+                return name
+
+            events.append(f"after_request gets an {asyncio.run(again())} client")
+            return response
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        assert client.get("/show").text == "ok"
+        assert events == [
+            "close transaction on async client",
+            "close client",
+            "close client",  # the new one, closed by after_request itself
+            "after_request gets an async client",
+        ]
 
     def test_sync_services_in_async_view(self, app, client, events):
         """
