@@ -1615,7 +1615,7 @@ class TestRobustness:
         async def run():
             builder = asyncio.ensure_future(container.aget(Database))
             await asyncio.sleep(0)
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(container.aget(Database), 0.001)
             return await builder, await container.aget(Database)
 
