@@ -2,11 +2,14 @@
 """
 Set up the project's virtual environment and run it.
 
-    python3 dev.py test     lint, type-check, run the whole test suite with coverage
+    python3 dev.py test     lint, type-check, run the whole test suite against the
+                            lowest supported Flask, Werkzeug and marshmallow, then
+                            against the newest with branch coverage
     python3 dev.py serve    start example_api on http://127.0.0.1:5000
 
 Extra arguments go to pytest (test) or to ``flask run`` (serve).
-Only Python 3.10+ is needed: everything else is installed into ``.venv``.
+Only Python 3.10+ is needed: everything else is installed into ``.venv``
+(and ``.venv-lowest``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+# A second environment with the lowest versions of Flask, Werkzeug and
+# marshmallow that setup.py allows.
+VENV_LOWEST = ROOT / ".venv-lowest"
 
 
 def run(*args: str | Path) -> None:
@@ -30,12 +35,14 @@ def run(*args: str | Path) -> None:
         sys.exit(code)
 
 
-def setup() -> Path:
-    """Create .venv if needed and install the project and its tools into it."""
-    python = BIN / ("python.exe" if os.name == "nt" else "python")
+def setup(venv_dir: Path = VENV, *constraints: str) -> Path:
+    """Create *venv_dir* if needed and install the project and its tools into it."""
+    bin_dir = venv_dir / ("Scripts" if os.name == "nt" else "bin")
+    python = bin_dir / ("python.exe" if os.name == "nt" else "python")
     if not python.exists():
-        print(f"Creating {VENV.name} with {sys.executable}", flush=True)
-        venv.create(VENV, with_pip=True)
+        print(f"Creating {venv_dir.name} with {sys.executable}", flush=True)
+        venv.create(venv_dir, with_pip=True)
+    extra = [arg for name in constraints for arg in ("-c", name)]
     run(
         python,
         "-m",
@@ -45,16 +52,22 @@ def setup() -> Path:
         "--disable-pip-version-check",
         "-r",
         "requirements-dev.txt",
+        *extra,
     )
     return python
 
 
 def test(args: list[str]) -> None:
-    """Lint, type-check, then run pytest with branch coverage."""
+    """
+    Lint, type-check, run pytest against the lowest supported versions, then
+    run it again against the newest with branch coverage.
+    """
+    lowest = setup(VENV_LOWEST, "constraints-lowest.txt")
     python = setup()
     run(python, "-m", "ruff", "check", ".")
     run(python, "-m", "ruff", "format", "--check", ".")
     run(python, "-m", "mypy", "flask_servicecbv", "tests/type_check")
+    run(lowest, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
     run(
         python,
         "-m",
