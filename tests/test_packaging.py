@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # a copy of the tree: the repository must stay as it was.
 _NOT_COPIED = shutil.ignore_patterns(
     ".git",
-    ".venv",
+    ".venv*",
+    "instance",
     "*.egg-info",
     "build",
     "dist",
