@@ -8,7 +8,9 @@ Checked by ``mypy --strict``: service attributes keep their types.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 # typing.assert_type needs Python 3.11 and mypy checks for 3.10.
 from typing_extensions import assert_type
@@ -37,3 +39,24 @@ class ShowConnection(ServiceView):
 
 
 assert_type(ShowConnection.db, ServiceAttr[Connection])
+
+
+class Repository(abc.ABC):
+    """An abstract service key."""
+
+    @abc.abstractmethod
+    def names(self) -> list[str]:  # pragma: no cover -- abstract
+        """Return the stored names."""
+
+
+class ShowRepository(ServiceView):
+    """A view with a service attribute whose key is an abstract class."""
+
+    # mypy does not bind type[T] to an abstract class, so the attribute is
+    # annotated; the annotation gives self.repo its type.
+    repo: ServiceAttr[Repository] = ServiceAttr(Repository)
+
+
+assert_type(ShowRepository.repo, ServiceAttr[Repository])
+if TYPE_CHECKING:
+    assert_type(ShowRepository().repo, Repository)
