@@ -310,18 +310,15 @@ class Registry:
         Run every ``on_registry_close`` callback, last registered first.
 
         A failing callback is logged and the others still run; an async one is
-        skipped with a warning, since it needs :meth:`aclose`.
+        skipped with a warning, once the others have run, and kept for
+        :meth:`aclose`.
         """
+        skipped = []
         for svc in self._close_callbacks():
             callback = svc.on_registry_close
             assert callback is not None  # noqa: S101 -- only these are listed
             if inspect.iscoroutinefunction(callback):
-                warnings.warn(
-                    f"Skipped the async on_registry_close callback of "
-                    f"{key_name(svc.key)}; use aclose_registry() to run it.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+                skipped.append(svc)
                 continue
             try:
                 callback()
@@ -329,6 +326,15 @@ class Registry:
                 log.exception(
                     "on_registry_close callback of %s failed.", key_name(svc.key)
                 )
+        # Kept, in registration order, for aclose_registry() to run.
+        self._on_close[:0] = reversed(skipped)
+        for svc in skipped:
+            warnings.warn(
+                f"Skipped the async on_registry_close callback of "
+                f"{key_name(svc.key)}; use aclose_registry() to run it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     async def aclose(self) -> None:
         """

@@ -356,8 +356,10 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
     One key gives its service; several give their services in order, so that
     ``db, cache = get(Database, Cache)`` works.
     In a request, the request's blueprints are searched innermost first, then
-    the app; outside one, *blueprint* names the blueprint whose chain to
-    search, and without it only the app layer is.
+    the app; outside one, only the app layer is.
+    *blueprint* (a registered blueprint's full dotted name) searches that
+    blueprint's chain instead, in or out of a request, for the factories'
+    own lookups too.
 
     Raises:
         ServiceNotFoundError: No searched layer has a key.

@@ -911,6 +911,24 @@ class TestClose:
 
         assert recorder.calls == [1]
 
+    def test_skipped_async_kept_for_aclose(self, registry, recorder):
+        """
+        The async callbacks close() skips are kept, in order, for aclose(),
+        which runs them and nothing that close() already ran.
+        """
+        registry.register(APP_LAYER, service(on_registry_close=recorder.acallback(1)))
+        registry.register("api", service(on_registry_close=recorder.callback(2)))
+        registry.register(
+            APP_LAYER, service(Cache, on_registry_close=recorder.acallback(3))
+        )
+        with pytest.warns(RuntimeWarning, match="Skipped the async") as warned:
+            registry.close()
+        assert len(warned) == 2
+
+        asyncio.run(registry.aclose())
+
+        assert recorder.calls == [2, 3, 1]
+
     def test_same_registration_once(self, registry, recorder):
         """
         A registration put into several layers has its callback run once.
