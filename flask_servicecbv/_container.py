@@ -22,10 +22,15 @@ from ._registry import (
     chain_for,
     key_name,
 )
-from .exceptions import AsyncServiceError, ContainerClosedError, FactoryError
+from .exceptions import (
+    AsyncServiceError,
+    ContainerClosedError,
+    FactoryError,
+    RegistrationError,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Callable, Generator
+    from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 
 __all__ = ["Container", "ServicePing"]
 
@@ -87,9 +92,14 @@ class Container:
 
         request_ctx:
             The request context *chain* was computed from, if any.
+
+        blueprints:
+            The app's registered blueprints by name (``app.blueprints``), to
+            check ``blueprint=`` arguments against; unchecked if omitted.
     """
 
     __slots__ = (
+        "_blueprints",
         "_by_layer",
         "_chain",
         "_cleanups",
@@ -107,8 +117,10 @@ class Container:
         registry: Registry,
         chain: tuple[str | None, ...] = (APP_LAYER,),
         request_ctx: object = None,
+        blueprints: Mapping[str, object] | None = None,
     ) -> None:
         self._registry = registry
+        self._blueprints = blueprints
         self._chain = chain
         self._request_ctx = request_ctx
         self._resolved = registry.resolved(chain)
@@ -172,7 +184,7 @@ class Container:
             AsyncServiceError: A service needs :meth:`aget`.
         """
         if blueprint is not None:
-            view = self._view(chain_for(blueprint))
+            view = self._view(self._chain_of(blueprint))
             token = searching.set(view)
             try:
                 return view.get(*keys)
@@ -190,11 +202,22 @@ class Container:
             result.append(self._create(key) if instance is _MISSING else instance)
         return tuple(result)
 
+    def _chain_of(self, blueprint: str) -> tuple[str | None, ...]:
+        known = self._blueprints
+        if known is not None and blueprint not in known:
+            names = ", ".join(repr(name) for name in sorted(known)) or "none"
+            msg = (
+                f"No blueprint named {blueprint!r} is registered on the app "
+                f"(registered: {names}); use its full dotted name."
+            )
+            raise RegistrationError(msg)
+        return chain_for(blueprint)
+
     def _view(self, chain: tuple[str | None, ...]) -> Container:
         # A container that searches *chain* and shares this one's instances
         # and cleanups. While it is set in `searching`, the lookups that
         # factories make search it too, in this thread or task alone.
-        view = Container(self._registry, chain, self._request_ctx)
+        view = Container(self._registry, chain, self._request_ctx, self._blueprints)
         view._by_layer = self._by_layer
         view._cleanups = self._cleanups
         view._inflight = self._inflight
@@ -401,7 +424,7 @@ class Container:
         (coroutine functions, async generators, async context managers).
         """
         if blueprint is not None:
-            view = self._view(chain_for(blueprint))
+            view = self._view(self._chain_of(blueprint))
             token = searching.set(view)
             try:
                 return await view.aget(*keys)
@@ -578,7 +601,7 @@ class Container:
         Return a :class:`ServicePing` for every service with a ping that is
         visible from this container's chain (or *blueprint*'s).
         """
-        chain = self._chain if blueprint is None else chain_for(blueprint)
+        chain = self._chain if blueprint is None else self._chain_of(blueprint)
         return [
             ServicePing(self, svc, None if blueprint is None else blueprint)
             for _, svc in self._registry.resolved(chain).values()

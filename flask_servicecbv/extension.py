@@ -271,7 +271,7 @@ def _container_for(ctx: AppContext) -> Container:
     store = ctx.g.__dict__
     cont: Container | None = store.get(_G_KEY)
     if cont is None:
-        cont = store[_G_KEY] = Container(reg, chain, request_ctx)
+        cont = store[_G_KEY] = Container(reg, chain, request_ctx, ctx.app.blueprints)
     else:
         cont._rechain(chain, request_ctx)  # noqa: SLF001 -- our own class
     return cont
@@ -386,7 +386,6 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
                 return cont._create(key)  # noqa: SLF001
             return instance
         return cont.get(*keys)
-    _check_layer(ctx.app, blueprint)
     return cont.get(*keys, blueprint=blueprint)
 
 
@@ -411,10 +410,7 @@ async def aget(*keys: Any, blueprint: str | None = None) -> Any:
     """
     Like :func:`get`, and also creates services with async factories.
     """
-    cont = _current_container()
-    if blueprint is not None:
-        _check_layer(_current_app(), blueprint)
-    return await cont.aget(*keys, blueprint=blueprint)
+    return await _current_container().aget(*keys, blueprint=blueprint)
 
 
 def get_pings(*, blueprint: str | None = None) -> list[ServicePing]:
@@ -422,10 +418,7 @@ def get_pings(*, blueprint: str | None = None) -> list[ServicePing]:
     Return a :class:`ServicePing` for every service with a ping that is visible
     from the current chain (or from *blueprint*'s).
     """
-    cont = _current_container()
-    if blueprint is not None:
-        _check_layer(_current_app(), blueprint)
-    return cont.get_pings(blueprint=blueprint)
+    return _current_container().get_pings(blueprint=blueprint)
 
 
 def close_registry(app: Flask) -> None:

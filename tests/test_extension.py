@@ -533,7 +533,9 @@ class TestBlueprintLayers:
             "app",
         )
 
-    @pytest.mark.parametrize("call", ["get", "aget", "get_pings"])
+    @pytest.mark.parametrize(
+        "call", ["get", "aget", "get_pings", "container.get", "container.get_pings"]
+    )
     def test_unknown_blueprint_argument(self, app, api, call):
         """
         A blueprint= name that no registered blueprint has is an error, not a
@@ -549,6 +551,8 @@ class TestBlueprintLayers:
             "get": lambda: get(Database, blueprint="apy"),
             "aget": lambda: asyncio.run(use_aget()),
             "get_pings": lambda: get_pings(blueprint="apy"),
+            "container.get": lambda: container.get(Database, blueprint="apy"),
+            "container.get_pings": lambda: container.get_pings(blueprint="apy"),
         }
         with (
             app.app_context(),
