@@ -561,9 +561,16 @@ def profile(variant: Variant, requests: int, top: int) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    names = [v.name for v in VARIANTS]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+def parse_args(
+    argv: list[str] | None,
+    variants: list[Variant] | None = None,
+    description: str | None = None,
+) -> argparse.Namespace:
+    """Parse the options every benchmark script shares."""
+    names = [v.name for v in variants or VARIANTS]
+    parser = argparse.ArgumentParser(
+        description=description or __doc__.split("\n\n")[0].strip()
+    )
     parser.add_argument(
         "--requests", type=int, default=100, help="requests per timed batch"
     )
@@ -603,14 +610,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    by_name = {v.name: v for v in VARIANTS}
+def run_from_args(
+    args: argparse.Namespace, all_variants: list[Variant]
+) -> tuple[list[Variant], dict[str, list[float]]] | int:
+    """
+    Profile or measure what *args* ask for.
+
+    Returns the variants and their samples, or an exit status: 0 after
+    --profile, 1 (with a FAILED line on stderr) when a check failed.
+    """
+    by_name = {v.name: v for v in all_variants}
     if args.profile:
         profile(by_name[args.profile], args.requests, args.top)
         return 0
     wanted = {REFERENCE, BASELINE, *(args.only or by_name)}
-    variants = [v for v in VARIANTS if v.name in wanted]
+    variants = [v for v in all_variants if v.name in wanted]
     try:
         samples = measure(
             variants,
@@ -624,6 +638,18 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001 -- a request that raised is a failure too
+        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return variants, samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    outcome = run_from_args(args, VARIANTS)
+    if isinstance(outcome, int):
+        return outcome
+    variants, samples = outcome
     rows = summarize(variants, samples)
     env = environment(args)
     if args.json:

@@ -21,7 +21,6 @@ See benchmarks/README.md, section "ServiceView", for what each variant is.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import json
 import pstats
@@ -32,7 +31,6 @@ from typing import TYPE_CHECKING, Any, NewType
 
 from bench_core import (
     BASELINE,
-    CLOCKS,
     FACTORIES,
     PATH,
     REFERENCE,
@@ -60,8 +58,8 @@ from bench_core import (
     make_runner,
     make_search,
     markdown,
-    measure,
-    profile,
+    parse_args,
+    run_from_args,
     summarize,
 )
 from dependency_injector import containers, providers
@@ -438,72 +436,14 @@ def _line(result: dict[str, Any], labels: dict[str, str]) -> str:
     return f"- {text}"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    names = [v.name for v in VARIANTS]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument(
-        "--requests", type=int, default=100, help="requests per timed batch"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=200, help="timed batches per variant"
-    )
-    parser.add_argument(
-        "--warmup", type=int, default=500, help="untimed requests per variant"
-    )
-    parser.add_argument(
-        "--with-gc",
-        action="store_true",
-        help="leave the garbage collector on during batches",
-    )
-    parser.add_argument(
-        "--clock",
-        choices=sorted(CLOCKS),
-        default="cpu",
-        help="time batches by this thread's CPU time (default) or wall time",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle")
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        choices=names,
-        metavar="VARIANT",
-        help=f"run only these (g and baseline are always run): {', '.join(names)}",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON results")
-    parser.add_argument(
-        "--profile",
-        choices=names,
-        metavar="VARIANT",
-        help="print a cProfile of one variant instead of timing",
-    )
-    parser.add_argument("--top", type=int, default=30, help="rows of --profile")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, VARIANTS, __doc__.split("\n\n")[0].strip())
+    outcome = run_from_args(args, VARIANTS)
+    if isinstance(outcome, int):
+        return outcome
+    variants, samples = outcome
     by_name = {v.name: v for v in VARIANTS}
-    if args.profile:
-        profile(by_name[args.profile], args.requests, args.top)
-        return 0
-    wanted = {REFERENCE, BASELINE, *(args.only or by_name)}
-    variants = [v for v in VARIANTS if v.name in wanted]
-    try:
-        samples = measure(
-            variants,
-            requests=args.requests,
-            repeat=args.repeat,
-            warmup=args.warmup,
-            disable_gc=not args.with_gc,
-            clock=CLOCKS[args.clock],
-            seed=args.seed,
-        )
-    except BenchmarkError as e:
-        print(f"FAILED: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:  # noqa: BLE001 -- a request that raised is a failure too
-        print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    wanted = {v.name for v in variants}
     rows = summarize(variants, samples)
     calls = {
         name: calls_per_request(by_name[name])
