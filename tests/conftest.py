@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import http.client
+import json
+import threading
+
 import pytest
 from flask import Flask
 from flask.globals import _cv_app, _cv_request
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 import flask_servicecbv
 
@@ -42,3 +47,65 @@ def _leak_detector():
         leaks.append(_cv_app.get())
         _cv_app.get().pop()
     assert leaks == []
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Keeps the server's request log out of the test output."""
+
+    def log(self, kind, message, *args):
+        pass
+
+
+def _fetch(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture(name="serve_threaded")
+def _serve_threaded():
+    """
+    Serve an app with a threaded Werkzeug server on 127.0.0.1 and have
+    *threads* client threads GET *path* *requests* times each.
+
+    Returns every (status, JSON body), client by client. Bounded: socket
+    timeouts, joins with timeouts, and the server is shut down in any case.
+    """
+
+    def serve(app, path, *, threads, requests):
+        results = {}
+
+        def run_client(index):
+            results[index] = [_fetch(port, path) for _ in range(requests)]
+
+        server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        )
+        port = server.socket.getsockname()[1]
+        serving = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        serving.start()
+        try:
+            clients = [
+                threading.Thread(target=run_client, args=(i,), daemon=True)
+                for i in range(threads)
+            ]
+            for thread in clients:
+                thread.start()
+            for thread in clients:
+                thread.join(timeout=60)
+            assert not any(thread.is_alive() for thread in clients)
+        finally:
+            server.shutdown()
+            serving.join(timeout=10)
+            server.server_close()
+        assert not serving.is_alive()
+        assert sorted(results) == list(range(threads))
+        return [response for index in sorted(results) for response in results[index]]
+
+    return serve

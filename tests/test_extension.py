@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.client
 import itertools
-import json
 import logging
 import re
 import threading
@@ -18,7 +16,6 @@ from unittest.mock import Mock
 import pytest
 from flask import Blueprint, Flask
 from flask.views import MethodView
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from flask_servicecbv import (
     Registry,
@@ -1164,29 +1161,12 @@ class TestKeys:
         assert client.get("/").json == {"same": True}
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Keeps the server's request log out of the test output."""
-
-    def log(self, kind, message, *args):
-        pass
-
-
-def _fetch(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        conn.close()
-
-
 class TestConcurrency:
     THREADS = 8
     REQUESTS = 25
 
     @pytest.mark.slow
-    def test_threaded_server(self, app, api):  # noqa: PLR0915 -- one scenario
+    def test_threaded_server(self, app, api, serve_threaded):
         """
         Concurrent requests on a threaded server each get their own instances,
         and every instance is closed exactly once.
@@ -1234,38 +1214,11 @@ class TestConcurrency:
         api.add_url_rule("/show", view_func=Show.as_view("show"))
         app.register_blueprint(api)
 
-        results = {}
-
-        def run_client(index):
-            results[index] = [_fetch(port, "/api/show") for _ in range(self.REQUESTS)]
-
-        server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        responses = serve_threaded(
+            app, "/api/show", threads=self.THREADS, requests=self.REQUESTS
         )
-        port = server.socket.getsockname()[1]
-        serving = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        serving.start()
-        try:
-            clients = [
-                threading.Thread(target=run_client, args=(i,), daemon=True)
-                for i in range(self.THREADS)
-            ]
-            for thread in clients:
-                thread.start()
-            for thread in clients:
-                thread.join(timeout=60)
-            assert not any(thread.is_alive() for thread in clients)
-        finally:
-            server.shutdown()
-            serving.join(timeout=10)
-            server.server_close()
-        assert not serving.is_alive()
 
         assert not first_round.broken
-        assert sorted(results) == list(range(self.THREADS))
-        responses = [r for per_client in results.values() for r in per_client]
         assert len(responses) == self.THREADS * self.REQUESTS
         assert all(status == 200 for status, _ in responses)
         assert all(body["same"] for _, body in responses)

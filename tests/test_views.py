@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.client
 import importlib.util
 import itertools
-import json
 import re
 import sys
 import threading
@@ -20,7 +18,6 @@ from pathlib import Path
 import pytest
 from flask import Blueprint, abort, g
 from flask.views import MethodView, View
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from flask_servicecbv import (
     ServiceAttr,
@@ -738,29 +735,12 @@ class TestErrors:
             _ = Show().repo
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Keeps the server's request log out of the test output."""
-
-    def log(self, kind, message, *args):
-        pass
-
-
-def _fetch(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        conn.close()
-
-
 class TestSharedViewInstance:
     THREADS = 8
     REQUESTS = 20
 
     @pytest.mark.slow
-    def test_threaded_server(self, app):
+    def test_threaded_server(self, app, serve_threaded):
         """
         With init_every_request = False one view instance serves concurrent
         requests on a threaded server, yet each request gets its own service
@@ -809,38 +789,11 @@ class TestSharedViewInstance:
 
         app.add_url_rule("/show", view_func=Show.as_view("show"))
 
-        results = {}
-
-        def run_client(index):
-            results[index] = [_fetch(port, "/show") for _ in range(self.REQUESTS)]
-
-        server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        responses = serve_threaded(
+            app, "/show", threads=self.THREADS, requests=self.REQUESTS
         )
-        port = server.socket.getsockname()[1]
-        serving = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        serving.start()
-        try:
-            clients = [
-                threading.Thread(target=run_client, args=(i,), daemon=True)
-                for i in range(self.THREADS)
-            ]
-            for thread in clients:
-                thread.start()
-            for thread in clients:
-                thread.join(timeout=60)
-            assert not any(thread.is_alive() for thread in clients)
-        finally:
-            server.shutdown()
-            serving.join(timeout=10)
-            server.server_close()
-        assert not serving.is_alive()
 
         assert not first_round.broken
-        assert sorted(results) == list(range(self.THREADS))
-        responses = [r for per_client in results.values() for r in per_client]
         assert len(responses) == self.THREADS * self.REQUESTS
         assert all(status == 200 for status, _ in responses)
         assert all(body["same"] for _, body in responses)
