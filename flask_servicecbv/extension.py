@@ -278,6 +278,9 @@ def _container_for(ctx: AppContext) -> Container:
 
 
 def _current_container() -> Container:
+    # The one way to the current container, on the request path of get() and
+    # of service attributes: inside a get(..., blueprint=), its view; else the
+    # app context's own, made or re-chained when missing or stale.
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
@@ -368,15 +371,7 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
 
         NoAppContextError: There is no application context.
     """
-    ctx = _cv_app.get(None)
-    if ctx is None:
-        raise NoAppContextError(_NO_APP_CONTEXT)
-    # Inside a get(..., blueprint=), its view; else the app context's own.
-    cont: Container | None = searching.get()
-    if cont is None:
-        cont = ctx.g.__dict__.get(_G_KEY)
-        if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
-            cont = _container_for(ctx)
+    cont = _current_container()
     if blueprint is None:
         if len(keys) == 1:
             # The request path: one dict lookup when the service exists.

@@ -10,20 +10,19 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from flask.globals import _cv_app, _cv_request
+from flask.globals import _cv_app
 from flask.views import MethodView, http_method_funcs
 from werkzeug.exceptions import HTTPException
 
-from ._container import _MISSING, searching
+from ._container import _MISSING
 from ._registry import COROUTINE, key_name
 from .exceptions import (
     AsyncServiceError,
-    NoAppContextError,
     ServiceAttributeError,
     ServiceDeclarationError,
     ServiceNotFoundError,
 )
-from .extension import _G_KEY, _NO_APP_CONTEXT, _container_for, _current_container
+from .extension import _G_KEY, _current_container
 
 __all__ = ["ServiceAttr", "ServiceMixin", "ServiceView"]
 
@@ -80,14 +79,7 @@ class ServiceAttr(Generic[T]):
             return self
         # The request path: no proxies, no introspection, a dict lookup when
         # the service was already made in this app context.
-        ctx = _cv_app.get(None)
-        if ctx is None:
-            raise NoAppContextError(_NO_APP_CONTEXT)
-        cont = searching.get()
-        if cont is None:
-            cont = ctx.g.__dict__.get(_G_KEY)
-            if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
-                cont = _container_for(ctx)
+        cont = _current_container()
         service = cont._instances.get(self.key, _MISSING)  # noqa: SLF001
         if service is _MISSING:
             try:
