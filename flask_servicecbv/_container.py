@@ -133,7 +133,7 @@ class Container:
         self._cleanups: list[_Cleanup] = []
         # The dependencies of the services being built, innermost last.
         self._frames: list[_Deps] = []
-        # (layer, key) -> (done, task) for async builds under way.
+        # (layer, key) -> a future done when that async build ends.
         self._inflight: dict[tuple[str | None, object], Future[None]] = {}
         # Counts the closes, shared with views, so a build can tell it
         # outlived one.
@@ -260,12 +260,12 @@ class Container:
             return self._use(key, layer, instance, made_with)
         if made is not None:
             raise _cycle(svc)
-        # The first build of this service in this app context, _build()
-        # inlined. An empty list marks the build under way until it succeeds.
-        made = by_layer[where] = []
         if self._inflight and where in _building.get():
             # This chain's async build of the service needs it again.
             raise _cycle(svc)
+        # The first build of this service in this app context, _build()
+        # inlined. An empty list marks the build under way until it succeeds.
+        made = by_layer[where] = []
         deps: _Deps = {}
         # While the factory runs, an empty cache sends each of its lookups
         # through _create(), which records what it depends on, and from which

@@ -1546,6 +1546,29 @@ class TestConcurrentAsync:
         register(registry, Mailer, factory=Mailer)
         assert isinstance(container.get(Mailer), Mailer)
 
+    def test_cycle_through_sync_get_leaves_no_marker(self, registry, container):
+        """
+        After an async factory's sync get() of its own service is refused as a
+        cycle, the service is not left marked as being built: a later sync
+        get() says to use aget(), and aget() builds it.
+        """
+        calls = []
+
+        async def factory(container):
+            calls.append("build")
+            if len(calls) == 1:
+                container.get(Database)
+            return Database()
+
+        register(registry, Database, factory=factory)
+
+        with pytest.raises(FactoryError, match=r"needs .*Database itself"):
+            asyncio.run(container.aget(Database))
+
+        with pytest.raises(AsyncServiceError, match=r"use `await aget\("):
+            container.get(Database)
+        assert isinstance(asyncio.run(container.aget(Database)), Database)
+
     def test_sync_get_during_other_tasks_build(self, registry, container):
         """
         A sync get() of a service that another task is building with its async
