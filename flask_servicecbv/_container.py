@@ -20,13 +20,13 @@ from ._registry import (
     RegisteredService,
     Registry,
     chain_for,
+    check_blueprint,
     key_name,
 )
 from .exceptions import (
     AsyncServiceError,
     ContainerClosedError,
     FactoryError,
-    RegistrationError,
 )
 
 if TYPE_CHECKING:
@@ -203,14 +203,8 @@ class Container:
         return tuple(result)
 
     def _chain_of(self, blueprint: str) -> tuple[str | None, ...]:
-        known = self._blueprints
-        if known is not None and blueprint not in known:
-            names = ", ".join(repr(name) for name in sorted(known)) or "none"
-            msg = (
-                f"No blueprint named {blueprint!r} is registered on the app "
-                f"(registered: {names}); use its full dotted name."
-            )
-            raise RegistrationError(msg)
+        if self._blueprints is not None:
+            check_blueprint(self._blueprints, blueprint)
         return chain_for(blueprint)
 
     def _view(self, chain: tuple[str | None, ...]) -> Container:

@@ -10,9 +10,16 @@ from typing import TYPE_CHECKING, Any, get_origin
 from .exceptions import RegistrationError, ServiceNotFoundError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator, Mapping
 
-__all__ = ["APP_LAYER", "RegisteredService", "Registry", "chain_for", "key_name"]
+__all__ = [
+    "APP_LAYER",
+    "RegisteredService",
+    "Registry",
+    "chain_for",
+    "check_blueprint",
+    "key_name",
+]
 
 log = logging.getLogger("flask_servicecbv")
 
@@ -77,6 +84,20 @@ def chain_for(blueprint: str | None) -> tuple[str | None, ...]:
     parts = blueprint.split(".")
     names = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
     return (*names, APP_LAYER)
+
+
+def check_blueprint(known: Mapping[str, object], name: str) -> None:
+    """
+    Raise :exc:`RegistrationError` unless *known* (an app's ``blueprints``)
+    has a blueprint called *name*.
+    """
+    if name not in known:
+        names = ", ".join(repr(each) for each in sorted(known)) or "none"
+        msg = (
+            f"No blueprint named {name!r} is registered on the app "
+            f"(registered: {names}); use its full dotted name."
+        )
+        raise RegistrationError(msg)
 
 
 def _takes_container(factory: Callable[..., object]) -> bool:

@@ -11,7 +11,7 @@ from flask.globals import _cv_app, _cv_request
 from werkzeug.local import LocalProxy
 
 from ._container import _MISSING, Container, ServicePing, _chain_of, searching
-from ._registry import APP_LAYER, RegisteredService, Registry
+from ._registry import APP_LAYER, RegisteredService, Registry, check_blueprint
 from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
 
 if TYPE_CHECKING:
@@ -435,22 +435,13 @@ async def aclose_registry(app: Flask) -> None:
 # -- tests -----------------------------------------------------------------
 
 
-def _check_layer(app: Flask, blueprint: str | None) -> None:
-    if blueprint is not None and blueprint not in app.blueprints:
-        known = ", ".join(repr(name) for name in sorted(app.blueprints)) or "none"
-        msg = (
-            f"No blueprint named {blueprint!r} is registered on the app "
-            f"(registered: {known}); use its full dotted name."
-        )
-        raise RegistrationError(msg)
-
-
 def _replace(blueprint: str | None, svc: RegisteredService | None, key: object) -> None:
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
     app = ctx.app
-    _check_layer(app, blueprint)
+    if blueprint is not None:
+        check_blueprint(app.blueprints, blueprint)
     reg = _registry_of(app)
     if svc is None:
         reg.unregister(blueprint, key)
