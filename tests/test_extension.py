@@ -1134,6 +1134,34 @@ class TestRegistrationErrors:
             get(Database)
 
 
+class TestIntrospection:
+    def test_done_at_registration(self, app, client, monkeypatch):
+        """
+        Whether a factory wants the container, and what kind of factory it is,
+        is worked out when it is registered: requests inspect nothing.
+        """
+        register_value(app, Database, Database("app"))
+        register_factory(app, Repository, repository_via_container)
+
+        def no_inspection(*args, **kwargs):  # pragma: no cover -- runs on failure
+            msg = "inspected on the request path"
+            raise AssertionError(msg)
+
+        monkeypatch.setattr("inspect.signature", no_inspection)
+        monkeypatch.setattr("inspect.isgeneratorfunction", no_inspection)
+        monkeypatch.setattr("inspect.iscoroutinefunction", no_inspection)
+        monkeypatch.setattr("inspect.isasyncgenfunction", no_inspection)
+
+        class Show(MethodView):
+            def get(self):
+                return get(Repository).db.name
+
+        app.add_url_rule("/repo", view_func=Show.as_view("repo"))
+
+        assert client.get("/repo").text == "app"
+        assert client.get("/repo").text == "app"
+
+
 class TestKeys:
     @pytest.mark.parametrize(
         ("key", "expected"),
