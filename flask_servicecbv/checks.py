@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from ._context import _registry_of
 from ._registry import chain_for
-from .extension import _registry_of
 from .views import ServiceMixin
 
 if TYPE_CHECKING:

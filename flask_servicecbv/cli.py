@@ -6,9 +6,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ._context import _registry_of
 from ._registry import chain_for, key_name, layer_name
 from .checks import check_services, unused_layers
-from .extension import _registry_of
 from .views import ServiceMixin
 
 __all__ = ["services_cli"]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from werkzeug.utils import ImportStringError, import_string
 
+from ._context import _current_container
 from ._registry import RegisteredService, Registry
 from .exceptions import ConfigurationError
-from .extension import get
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -74,7 +74,7 @@ class Service:
         Raises:
             ServiceNotFoundError: No layer of the chain configures the class.
         """
-        service: Self = get(cls, blueprint=blueprint_name)
+        service: Self = _current_container().get(cls, blueprint=blueprint_name)
         return service
 
 

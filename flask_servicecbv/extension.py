@@ -7,17 +7,26 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast, overload
 
 from flask import Blueprint, Flask
-from flask.globals import _cv_app, _cv_request
+from flask.globals import _cv_app
 from werkzeug.local import LocalProxy
 
-from ._container import _MISSING, Container, ServicePing, _chain_of, searching
+from ._container import _MISSING, Container, ServicePing
+from ._context import (
+    _G_KEY,
+    _NO_APP_CONTEXT,
+    EXTENSION_KEY,
+    _current_container,
+    _current_registry,
+    _registry_of,
+)
 from ._registry import APP_LAYER, RegisteredService, Registry, check_blueprint
+from .cli import services_cli
+from .config import configure_services
 from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from flask.ctx import AppContext
     from flask.sansio.blueprints import BlueprintSetupState
 
 __all__ = [
@@ -37,17 +46,6 @@ __all__ = [
     "register_value",
     "registry",
 ]
-
-#: Where :func:`init_app` keeps the :class:`~flask_servicecbv.Registry`.
-EXTENSION_KEY: Final = "servicecbv"
-
-# Where the current Container lives on ``g``.
-_G_KEY: Final = "_servicecbv"
-
-_NO_APP_CONTEXT: Final = (
-    "Working outside of application context: services live in an app context, "
-    "so push one with `with app.app_context():` (a request does it for you)."
-)
 
 T = TypeVar("T")
 T1 = TypeVar("T1")
@@ -79,10 +77,6 @@ def init_app(app: FlaskAppT) -> FlaskAppT:
             ``app.config["SERVICES"]`` is wrong; the app is left as it was.
     """
     if EXTENSION_KEY not in app.extensions:
-        # Imported here: both modules use this one's public functions.
-        from .cli import services_cli  # noqa: PLC0415
-        from .config import configure_services  # noqa: PLC0415
-
         reg = Registry()
         configure_services(app, reg)
         app.extensions[EXTENSION_KEY] = reg
@@ -113,17 +107,6 @@ class ServiceCBV:
         Call :func:`~flask_servicecbv.init_app` with *app* and return it.
         """
         return init_app(app)
-
-
-def _registry_of(app: Flask) -> Registry:
-    reg: Registry | None = app.extensions.get(EXTENSION_KEY)
-    if reg is None:
-        msg = (
-            f"The app {app.name!r} has no service registry; "
-            "call flask_servicecbv.init_app(app) first."
-        )
-        raise NotInitializedError(msg)
-    return reg
 
 
 def _teardown(exc: BaseException | None) -> None:
@@ -262,48 +245,6 @@ def _apply_blueprint_services(
 
 
 # -- the current container -------------------------------------------------
-
-
-def _container_for(ctx: AppContext) -> Container:
-    reg = _registry_of(ctx.app)
-    request_ctx = _cv_request.get(None)
-    chain = _chain_of(request_ctx, ctx.app)
-    store = ctx.g.__dict__
-    cont: Container | None = store.get(_G_KEY)
-    if cont is None:
-        cont = store[_G_KEY] = Container(reg, chain, request_ctx, ctx.app.blueprints)
-    else:
-        cont._rechain(chain, request_ctx)  # noqa: SLF001 -- our own class
-    return cont
-
-
-def _current_container() -> Container:
-    # The one way to the current container, on the request path of get() and
-    # of service attributes: inside a get(..., blueprint=), its view; else the
-    # app context's own, made or re-chained when missing or stale.
-    ctx = _cv_app.get(None)
-    if ctx is None:
-        raise NoAppContextError(_NO_APP_CONTEXT)
-    cont = searching.get()
-    if cont is None:
-        cont = ctx.g.__dict__.get(_G_KEY)
-        if cont is None or cont._request_ctx is not _cv_request.get(None):  # noqa: SLF001
-            return _container_for(ctx)
-    return cont
-
-
-def _current_app() -> Flask:
-    """
-    Return the app of the current app context, without a proxy.
-    """
-    ctx = _cv_app.get(None)
-    if ctx is None:
-        raise NoAppContextError(_NO_APP_CONTEXT)
-    return ctx.app
-
-
-def _current_registry() -> Registry:
-    return _registry_of(_current_app())
 
 
 #: The :class:`Container` of the current app context, created on first use.

@@ -15,6 +15,7 @@ from flask.views import MethodView, http_method_funcs
 from werkzeug.exceptions import HTTPException
 
 from ._container import _MISSING
+from ._context import _G_KEY, _current_container
 from ._registry import COROUTINE, key_name
 from .exceptions import (
     AsyncServiceError,
@@ -22,7 +23,6 @@ from .exceptions import (
     ServiceDeclarationError,
     ServiceNotFoundError,
 )
-from .extension import _G_KEY, _current_container
 
 __all__ = ["ServiceAttr", "ServiceMixin", "ServiceView"]
 

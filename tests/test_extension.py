@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
 import itertools
@@ -10,6 +11,7 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, NewType
 from unittest.mock import Mock
 
@@ -17,6 +19,7 @@ import pytest
 from flask import Blueprint, Flask
 from flask.views import MethodView
 
+import flask_servicecbv
 from flask_servicecbv import (
     Registry,
     ServiceCBV,
@@ -1255,3 +1258,129 @@ class TestConcurrency:
         assert len(seen) == len(set(seen)) == 3 * self.THREADS * self.REQUESTS
         assert sorted(created) == sorted(seen)
         assert sorted(closed) == sorted(seen)
+
+
+# -- the package's import graph ----------------------------------------------
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(
+    node: ast.Import | ast.ImportFrom, name: str, is_package: bool
+) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = name.split(".")
+    if node.level:
+        # A package's own relative imports start from the package itself.
+        base = base[: len(base) - node.level + is_package]
+        module = ".".join([*base, node.module] if node.module else base)
+    else:
+        module = node.module or ""
+    return [module, *(f"{module}.{alias.name}" for alias in node.names)]
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """
+    Map each module of the package in *root* to the package's modules it
+    imports anywhere: at the top, in functions, under TYPE_CHECKING.
+    """
+    paths = {_module_name(path, root): path for path in sorted(root.rglob("*.py"))}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        is_package = path.name == "__init__.py"
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [
+                    each for each in _imported(node, name, is_package) if each in paths
+                ]
+                # `from . import exceptions` imports the module, not the
+                # package's __init__ (which is already being imported).
+                imported.update(modules[1:] or modules)
+        graph[name] = imported - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """
+    Return one import cycle of *graph* as a path that ends where it starts,
+    or an empty list.
+    """
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        for each in sorted(graph[module]):
+            cycle = visit(each, [*path, module])
+            if cycle:
+                return cycle
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        cycle = visit(module, [])
+        if cycle:
+            return cycle
+    return []
+
+
+class TestImportGraph:
+    PACKAGE = Path(flask_servicecbv.__file__).parent
+
+    def test_no_cycle(self):
+        """
+        The package's modules import each other without a cycle, counting
+        imports inside functions and under TYPE_CHECKING.
+        """
+        graph = import_graph(self.PACKAGE)
+
+        assert "flask_servicecbv._context" in graph["flask_servicecbv.views"]
+        assert find_cycle(graph) == []
+
+    def test_context_sits_beside_the_container(self):
+        """
+        Finding the current container needs nothing above the container, and
+        the modules that use it do not go through the extension.
+        """
+        graph = import_graph(self.PACKAGE)
+
+        assert graph["flask_servicecbv._context"] == {
+            "flask_servicecbv._container",
+            "flask_servicecbv._registry",
+            "flask_servicecbv.exceptions",
+        }
+        for module in ("views", "config", "checks", "cli"):
+            assert (
+                "flask_servicecbv.extension" not in graph[f"flask_servicecbv.{module}"]
+            )
+
+    def test_cycle_is_found(self, tmp_path):
+        """
+        A cycle hidden in a function-level import, through a subpackage, is
+        reported as a closed path.
+        """
+        package = tmp_path / "pkg"
+        (package / "sub").mkdir(parents=True)
+        (package / "__init__.py").write_text("from . import low\n")
+        (package / "low.py").write_text("import os\nfrom .sub import high\n")
+        (package / "sub" / "__init__.py").write_text("")
+        (package / "sub" / "high.py").write_text(
+            "def f():\n    from ..low import thing\n"
+        )
+
+        graph = import_graph(package)
+
+        assert graph == {
+            "pkg": {"pkg.low"},
+            "pkg.low": {"pkg.sub.high"},
+            "pkg.sub": set(),
+            "pkg.sub.high": {"pkg.low"},
+        }
+        assert find_cycle(graph) == ["pkg.low", "pkg.sub.high", "pkg.low"]

@@ -36,7 +36,7 @@ from flask_servicecbv.exceptions import (
     ServiceAttributeError,
     ServiceDeclarationError,
 )
-from flask_servicecbv.extension import _G_KEY
+from flask_servicecbv._context import _G_KEY
 
 # -- keys and helpers --------------------------------------------------------
 
