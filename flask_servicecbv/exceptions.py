@@ -36,8 +36,9 @@ class RegistrationError(ServiceCBVError, ValueError):
     """
     Raised when a service cannot be registered as asked.
 
-    For example an unhashable key, an unknown blueprint name, or a blueprint that
-    is already registered on an app.
+    For example an unhashable key, an unknown blueprint name, a blueprint that
+    is already registered on an app, or :func:`flask_servicecbv.init_app` on an
+    app that has already handled a request.
     """
 
 

@@ -75,12 +75,27 @@ def init_app(app: FlaskAppT) -> FlaskAppT:
     Raises:
         ConfigurationError:
             ``app.config["SERVICES"]`` is wrong; the app is left as it was.
+
+        RegistrationError:
+            The app has already handled a request, so Flask no longer accepts
+            the teardown function; the app is left as it was.
     """
     if EXTENSION_KEY not in app.extensions:
+        # Check first, change after: a failed init_app leaves the app as it
+        # was, so that a second call does not find a half-installed registry.
         reg = Registry()
         configure_services(app, reg)
+        try:
+            # The first change, and the last one that can fail.
+            app.teardown_appcontext(_teardown)
+        except AssertionError:
+            msg = (
+                f"The app {app.name!r} has already handled a request, so Flask "
+                "no longer accepts the teardown of flask_servicecbv.init_app(); "
+                "call init_app(app) where the app is created."
+            )
+            raise RegistrationError(msg) from None
         app.extensions[EXTENSION_KEY] = reg
-        app.teardown_appcontext(_teardown)
         app.cli.add_command(services_cli)
     return app
 
@@ -362,15 +377,22 @@ def close_registry(app: Flask) -> None:
     Run the ``on_registry_close`` callbacks of *app*'s services, last
     registered first; failures are logged and the others still run.
     Async callbacks are skipped with a warning: use :func:`aclose_registry`.
+
+    As in ``svcs.flask``, an app without :func:`init_app` has no registry to
+    close, and nothing happens.
     """
-    _registry_of(app).close()
+    reg: Registry | None = app.extensions.get(EXTENSION_KEY)
+    if reg is not None:
+        reg.close()
 
 
 async def aclose_registry(app: Flask) -> None:
     """
     Like :func:`close_registry`, awaiting async callbacks.
     """
-    await _registry_of(app).aclose()
+    reg: Registry | None = app.extensions.get(EXTENSION_KEY)
+    if reg is not None:
+        await reg.aclose()
 
 
 # -- tests -----------------------------------------------------------------

@@ -187,6 +187,32 @@ class TestInitApp:
         assert isinstance(app.extensions[EXTENSION_KEY], Registry)
         assert vars(ext) == {}
 
+    def test_after_first_request_changes_nothing(self):
+        """
+        On an app that already handled a request, Flask refuses the teardown
+        function: init_app raises and leaves the app as it was, so a second
+        call raises again instead of returning quietly.
+        """
+        app = Flask("served")
+        app.config["SERVICES"] = {}
+        app.add_url_rule("/", view_func=lambda: "plain")
+        app.test_client().get("/")
+        extensions = dict(app.extensions)
+        commands = dict(app.cli.commands)
+
+        for _ in range(2):
+            with pytest.raises(
+                RegistrationError,
+                match=r"'served' has already handled a request.*call init_app\(app\) "
+                r"where the app is created\.$",
+            ):
+                init_app(app)
+
+            assert app.extensions == extensions
+            assert EXTENSION_KEY not in app.extensions
+            assert app.cli.commands == commands
+            assert app.teardown_appcontext_funcs == []
+
     def test_teardown_without_services(self, app, client):
         """
         Requests that touch no service, and a teardown run outside any app
@@ -1047,6 +1073,18 @@ class TestCloseRegistry:
 
         with pytest.warns(RuntimeWarning, match=r"use aclose_registry\(\) to run it"):
             close_registry(app)
+
+    def test_app_without_init_app(self):
+        """
+        As in svcs.flask, closing the registry of an app without init_app does
+        nothing, sync or async.
+        """
+        app = Flask("plain")
+
+        close_registry(app)
+        asyncio.run(aclose_registry(app))
+
+        assert app.extensions == {}
 
     def test_blueprint_registered_twice_closes_once(self, app, api):
         """
