@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from unittest.mock import Mock
 
 import pytest
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app, request
 
 from flask_servicecbv import (
     APP_SERVICES,
     HealthView,
     Service,
+    get,
     init_app,
     register_factory,
     register_value,
@@ -300,3 +304,275 @@ class TestVisibility:
 
         assert client.get("/ops/health").status_code == 503
         assert client.get("/health").status_code == 200
+
+
+@pytest.fixture(name="release")
+def _release():
+    """
+    An event that hanging pings wait on; set at teardown, which then waits
+    (bounded) for their threads to end so that none outlives the test.
+    """
+    release = threading.Event()
+    yield release
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name.startswith("flask_servicecbv ping "):
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+
+
+class QuickHealth(HealthView):
+    """A HealthView with a short timeout, so that the tests are fast."""
+
+    PING_TIMEOUT = 0.2
+
+
+class TestPingTimeout:
+    @pytest.fixture(name="hang_app")
+    def _hang_app(self, app, db, cache, release):
+        """
+        Database's ping hangs until *release* is set; Cache's passes.
+        """
+
+        def hang(service: Database) -> None:
+            service.ping()
+            release.wait(10)
+
+        register_value(app, Database, db, ping=hang)
+        register_value(app, Cache, cache, ping=ping_it)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+        return app
+
+    def test_default(self):
+        """
+        By default each ping has five seconds.
+        """
+        assert HealthView.PING_TIMEOUT == 5.0
+
+    def test_hanging_ping_times_out(self, hang_app, cache):
+        """
+        A ping that takes longer than PING_TIMEOUT gives 503 after about
+        PING_TIMEOUT seconds, naming the service as "timeout"; the other
+        pings still run.
+        """
+        start = time.perf_counter()
+        response = hang_app.test_client().get("/health")
+        elapsed = time.perf_counter() - start
+
+        assert response.status_code == 503
+        assert response.json == {
+            "status": "failing",
+            "failing": ["test_health.Database"],
+            "services": {"test_health.Database": "timeout", "test_health.Cache": "ok"},
+        }
+        assert 0.2 <= elapsed < 2
+        cache.ping.assert_called_once_with()
+
+    def test_timeout_logged(self, hang_app, caplog):
+        """
+        A timeout is logged as a warning naming the service and the timeout.
+        """
+        with caplog.at_level(logging.WARNING, logger="flask_servicecbv"):
+            hang_app.test_client().get("/health")
+
+        assert [r.getMessage() for r in caplog.records] == [
+            "Ping of test_health.Database did not finish within 0.2 s."
+        ]
+
+    def test_debug_error(self, hang_app):
+        """
+        In debug mode the error of a timed-out ping says so.
+        """
+        hang_app.debug = True
+
+        response = hang_app.test_client().get("/health")
+
+        assert response.json["errors"] == {
+            "test_health.Database": "TimeoutError: no answer within 0.2 s"
+        }
+
+    def test_hung_ping_not_started_again(self, hang_app, db, release, caplog):
+        """
+        While a timed-out ping still runs, later checks report its service as
+        timed out at once, without a second thread; once it ends, the next
+        check pings again.
+        """
+        client = hang_app.test_client()
+        client.get("/health")
+        caplog.clear()
+
+        with caplog.at_level(logging.WARNING, logger="flask_servicecbv"):
+            start = time.perf_counter()
+            responses = [client.get("/health") for _ in range(5)]
+            elapsed = time.perf_counter() - start
+
+        assert [r.json["services"]["test_health.Database"] for r in responses] == [
+            "timeout"
+        ] * 5
+        assert elapsed < 0.2
+        assert db.ping.call_count == 1
+        assert caplog.records[0].getMessage() == (
+            "Ping of test_health.Database is still running from an earlier "
+            "check; not started again."
+        )
+        release.set()
+        (thread,) = (
+            t
+            for t in threading.enumerate()
+            if t.name == "flask_servicecbv ping test_health.Database"
+        )
+        thread.join(timeout=5)
+        response = client.get("/health")
+        assert (response.status_code, db.ping.call_count) == (200, 2)
+
+    def test_hung_ping_debug_error(self, hang_app):
+        """
+        In debug mode a ping not started again says why.
+        """
+        hang_app.debug = True
+        client = hang_app.test_client()
+        client.get("/health")
+
+        response = client.get("/health")
+
+        assert response.json["errors"] == {
+            "test_health.Database": "TimeoutError: an earlier ping is still running"
+        }
+
+    def test_ping_in_request_context(self, app):
+        """
+        A sync ping runs in a thread of its own, which sees the request's app
+        context, request and container.
+        """
+        seen = []
+
+        def check(service: Database) -> None:
+            seen.append(
+                (
+                    threading.current_thread() is threading.main_thread(),
+                    current_app._get_current_object(),
+                    request.path,
+                    get(Database) is service,
+                )
+            )
+
+        register_factory(app, Database, Database, ping=check)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+
+        assert app.test_client().get("/health").status_code == 200
+        assert seen == [(False, app, "/health", True)]
+
+    def test_no_timeout_runs_inline(self, app, db):
+        """
+        With PING_TIMEOUT = None a sync ping runs in the request's thread.
+        """
+        threads = []
+
+        class PatientHealth(HealthView):
+            PING_TIMEOUT = None
+
+        register_value(
+            app, Database, db, ping=lambda _: threads.append(threading.current_thread())
+        )
+        app.add_url_rule("/health", view_func=PatientHealth.as_view("health"))
+
+        assert app.test_client().get("/health").status_code == 200
+        assert threads == [threading.current_thread()]
+
+    def test_no_timeout_failure(self, app, db):
+        """
+        With PING_TIMEOUT = None a failing sync ping still gives 503.
+        """
+
+        class PatientHealth(HealthView):
+            PING_TIMEOUT = None
+
+        db.ping.side_effect = ConnectionError("refused")
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=PatientHealth.as_view("health"))
+
+        response = app.test_client().get("/health")
+
+        assert (response.status_code, response.json["failing"]) == (
+            503,
+            ["test_health.Database"],
+        )
+
+    def test_base_exception_propagates(self, app, db):
+        """
+        A ping that raises what is not an Exception (SystemExit) ends the
+        request, as it would without a thread.
+        """
+        db.ping.side_effect = SystemExit(3)
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+
+        with pytest.raises(SystemExit, match="3"):
+            app.test_client().get("/health")
+
+    def test_sync_ping_beside_async_times_out(self, app, db, cache, release):
+        """
+        With async pings in the check, a hanging sync ping times out too.
+        """
+
+        async def aping(service: Cache) -> None:
+            service.ping()
+
+        register_value(app, Database, db, ping=lambda _: release.wait(10))
+        register_value(app, Cache, cache, ping=aping)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+
+        response = app.test_client().get("/health")
+
+        assert response.json["services"] == {
+            "test_health.Database": "timeout",
+            "test_health.Cache": "ok",
+        }
+
+    def test_async_ping_times_out(self, app, db):
+        """
+        An async ping that takes longer than PING_TIMEOUT is cancelled and
+        its service reported as "timeout".
+        """
+        events = []
+
+        async def aping(service: Database) -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
+
+        register_value(app, Database, db, ping=aping)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+
+        start = time.perf_counter()
+        response = app.test_client().get("/health")
+        elapsed = time.perf_counter() - start
+
+        assert (response.status_code, response.json["services"]) == (
+            503,
+            {"test_health.Database": "timeout"},
+        )
+        assert events == ["cancelled"]
+        assert 0.2 <= elapsed < 2
+
+    def test_async_ping_own_timeout_error_fails(self, app, db):
+        """
+        An async ping that raises TimeoutError itself is "failing", with its
+        own message, not "timeout".
+        """
+
+        async def aping(service: Database) -> None:
+            raise TimeoutError("upstream slow")
+
+        register_value(app, Database, db, ping=aping)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+        app.debug = True
+
+        response = app.test_client().get("/health")
+
+        assert response.json["services"] == {"test_health.Database": "failing"}
+        assert response.json["errors"] == {
+            "test_health.Database": "TimeoutError: upstream slow"
+        }
