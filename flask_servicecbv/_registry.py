@@ -125,6 +125,19 @@ def _takes_container(factory: Callable[..., object]) -> bool:
     ).startswith(("flask_servicecbv", "svcs"))
 
 
+def _is_context_manager(value: object) -> bool:
+    """
+    Whether *value* can be entered, judged as the ``with`` statement does: by
+    the methods of its type, not by ``isinstance``, which a
+    ``Mock(spec_set=Real)`` answers for ``Real`` although it has no
+    ``__enter__``.
+    """
+    cls = type(value)
+    return (hasattr(cls, "__enter__") and hasattr(cls, "__exit__")) or (
+        hasattr(cls, "__aenter__") and hasattr(cls, "__aexit__")
+    )
+
+
 def _kind_of(factory: Callable[..., object]) -> int:
     if inspect.isasyncgenfunction(factory):
         return ASYNC_GENERATOR
@@ -182,7 +195,11 @@ class RegisteredService:
             )
             raise RegistrationError(msg)
         self.key = key
-        self.enter = enter
+        # A ready value is entered only if it is a context manager; deciding it
+        # here keeps the container from asking an impostor.
+        self.enter = enter and (
+            factory is not _NO_FACTORY or _is_context_manager(value)
+        )
         self.ping: Callable[..., object] | None = ping
         self.on_registry_close: Callable[[], object] | None = on_registry_close
         self.value = value

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NewType
-from unittest.mock import Mock
+from unittest.mock import Mock, create_autospec
 
 import pytest
 from flask import Blueprint, Flask
@@ -80,6 +80,18 @@ class Mailer:
 
 DatabaseURL = NewType("DatabaseURL", str)
 ReadOnlyDatabase = Annotated[Database, "read-only"]
+
+
+class Session:
+    """
+    A context manager service, to fake in tests.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
 
 
 def full_name(key: type) -> str:
@@ -829,6 +841,39 @@ class TestOverwrite:
         assert (got == Cache("fake")) is entered
         assert (got is fake) is not entered
         assert events == (["enter fake", "exit fake"] if entered else [])
+
+    def test_overwrite_value_with_spec_set_mock(self, app, client):
+        """
+        A Mock(spec_set=Real) of a context manager class passes isinstance()
+        for Real but has no __enter__: like the with statement, overwrite_value
+        goes by its type and hands out the mock itself, in requests too.
+        """
+        seen = []
+        app.add_url_rule("/", view_func=lambda: seen.append(get(Session)) or "ok")
+        fake = Mock(spec_set=Session)
+
+        with app.app_context():
+            overwrite_value(Session, fake)
+            assert get(Session) is fake
+        assert client.get("/").text == "ok"
+
+        assert seen == [fake]
+        assert fake.mock_calls == []
+
+    def test_overwrite_value_with_autospec(self, app):
+        """
+        create_autospec(Real, instance=True) has __enter__ and __exit__ on its
+        type, so it is entered and exited, as `with fake as session:` would.
+        """
+        fake = create_autospec(Session, instance=True)
+
+        with app.app_context():
+            overwrite_value(Session, fake)
+            assert get(Session) is fake.__enter__.return_value
+            fake.__exit__.assert_not_called()
+
+        fake.__enter__.assert_called_once_with()
+        fake.__exit__.assert_called_once_with(None, None, None)
 
     @pytest.mark.parametrize(
         ("blueprint", "app_chain_name"), [(None, "new"), ("api", "old")]
