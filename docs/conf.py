@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version as _version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 project = "flask_servicecbv"
 author = "The flask_servicecbv developers"
@@ -12,17 +18,63 @@ copyright = f"2026, {author}"
 release = _version("flask-servicecbv")
 version = ".".join(release.split(".")[:2])
 
+# -- project links -----------------------------------------------------------
+# The one place that knows where the project lives; pages link to them with
+# substitutions such as {{ repository }}, {{ pypi }} and {{ issues }}.
+
+REPOSITORY_URL = "https://github.com/flask-servicecbv/flask-servicecbv"
+PYPI_URL = "https://pypi.org/project/flask-servicecbv/"
+ISSUES_URL = f"{REPOSITORY_URL}/issues"
+BENCHMARKS_URL = f"{REPOSITORY_URL}/blob/main/benchmarks/README.md"
+
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.napoleon",
 ]
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "_inventories",
+    "examples",
+    "Thumbs.db",
+    ".DS_Store",
+]
 
 myst_heading_anchors = 3
+myst_enable_extensions = ["colon_fence", "substitution"]
+myst_substitutions = {
+    "repository": f"[the repository]({REPOSITORY_URL})",
+    "pypi": f"[the package index]({PYPI_URL})",
+    "issues": f"[the issue tracker]({ISSUES_URL})",
+    "benchmarks": f"[benchmarks/README.md]({BENCHMARKS_URL})",
+}
+
+# -- intersphinx -------------------------------------------------------------
+# The inventories are kept in docs/_inventories/ so that the build never uses
+# the network; its README.md says where each one comes from and how to
+# refresh it.
+
+_INVENTORIES = Path(__file__).resolve().parent / "_inventories"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3/", str(_INVENTORIES / "python.inv")),
+    "flask": (
+        "https://flask.palletsprojects.com/en/stable/",
+        str(_INVENTORIES / "flask.inv"),
+    ),
+    "werkzeug": (
+        "https://werkzeug.palletsprojects.com/en/stable/",
+        str(_INVENTORIES / "werkzeug.inv"),
+    ),
+    "marshmallow": (
+        "https://marshmallow.readthedocs.io/en/stable/",
+        str(_INVENTORIES / "marshmallow.inv"),
+    ),
+}
 
 # -- autodoc / napoleon ------------------------------------------------------
 
@@ -37,26 +89,92 @@ napoleon_use_rtype = False
 
 nitpicky = True
 nitpick_ignore_regex = [
-    # intersphinx needs the network, which the docs build must not use, so
-    # the Flask and standard library types in signatures cannot be linked.
-    # Flask and Blueprint also appear unqualified: the package imports some
-    # annotations only under TYPE_CHECKING.
-    ("py:class", r"(flask|werkzeug|collections\.abc)\..*"),
+    # The package imports Flask and Blueprint only under TYPE_CHECKING in
+    # some modules, so a few signatures name them unqualified.
     ("py:class", r"Flask|Blueprint"),
     # Flask annotates View's class attributes with its `t` (typing) alias, and
     # Service.from_context returns typing_extensions.Self; older Sphinx
     # releases (the ones that still run on Python 3.10) try to link both.
-    ("py:class", r"t\.\w+|Self"),
+    ("py:class", r"t\.\w+|Self|typing_extensions\.Self"),
     # The type variables of the typed overloads (get(), aget(), ServiceAttr)
     # and of init_app() are not public objects with a page of their own.
     ("py:class", r"flask_servicecbv\.\w+\.(T\d?|FlaskAppT)"),
-    # performance.md includes benchmarks/README.md, whose links to the benchmark
-    # scripts and result files are relative to benchmarks/ and are not pages of
-    # these docs; they render as text here and work on the repository's site.
-    ("myst", r"[\w./-]+\.(py|txt|json|csv|toml)"),
 ]
 
 # -- HTML --------------------------------------------------------------------
 
 html_theme = "furo"
 html_title = f"flask_servicecbv {release}"
+html_theme_options = {
+    "source_repository": REPOSITORY_URL,
+    "source_branch": "main",
+    "source_directory": "docs/",
+}
+
+# -- page rewriting ----------------------------------------------------------
+
+_ISSUE_NUMBER = re.compile(r" #(\d+)$", re.MULTILINE)
+
+
+def _link_issue_numbers(text: str) -> str:
+    """
+    Turn the issue number that ends a changelog entry into a link.
+
+    The changelog stays plain Keep a Changelog text that reads well on the
+    repository's site too: ``- Something changed. #10``.
+    """
+    return _ISSUE_NUMBER.sub(rf" [#\1]({ISSUES_URL}/\1)", text)
+
+
+_BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks" / "README.md"
+_RESULTS_HEADING = re.compile(r"^#+ Results\b.*$", re.MULTILINE)
+
+#: The columns of the benchmark tables that the performance page shows: the
+#: rest are for whoever works on the hot path, and make the table too wide
+#: to read.
+_BENCHMARK_COLUMNS = ("variant", "best µs", "median µs", "vs g")
+
+
+def _benchmark_tables() -> str:
+    """
+    Return the result tables of benchmarks/README.md, with fewer columns.
+
+    The page includes the figures rather than copying them, so that a
+    refreshed run changes the docs too.
+    """
+    text = _BENCHMARKS.read_text(encoding="utf-8")
+    tables = []
+    for heading in _RESULTS_HEADING.finditer(text):
+        rows = []
+        for line in text[heading.end() :].lstrip("\n").splitlines():
+            if line.startswith("|"):
+                rows.append([cell.strip() for cell in line.strip("|").split("|")])
+            elif rows:
+                break
+        if not rows:
+            continue
+        keep = [i for i, name in enumerate(rows[0]) if name in _BENCHMARK_COLUMNS]
+        tables.append(
+            "\n".join("| " + " | ".join(row[i] for i in keep) + " |" for row in rows)
+        )
+    if len(tables) != 2:  # pragma: no cover -- a broken build says so
+        msg = f"Expected two result tables in {_BENCHMARKS}, found {len(tables)}."
+        raise RuntimeError(msg)
+    return "\n\n".join(tables)
+
+
+def _rewrite_source(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname == "changelog":
+        source[0] = _link_issue_numbers(source[0])
+    elif docname == "performance":
+        app.env.note_dependency(str(_BENCHMARKS))
+        tables = _benchmark_tables().split("\n\n")
+        source[0] = (
+            source[0]
+            .replace("%% core results %%", tables[0])
+            .replace("%% view results %%", tables[1])
+        )
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("source-read", _rewrite_source)
