@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import BadRequest, UnprocessableEntity, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 __all__ = [
     "AsyncServiceError",
     "ConfigurationError",
@@ -10,10 +17,14 @@ __all__ = [
     "NoAppContextError",
     "NotInitializedError",
     "RegistrationError",
+    "RequestBodyError",
+    "RequestValidationError",
+    "RestDeclarationError",
     "ServiceAttributeError",
     "ServiceCBVError",
     "ServiceDeclarationError",
     "ServiceNotFoundError",
+    "UnsupportedContentTypeError",
 ]
 
 
@@ -106,3 +117,64 @@ class ContainerClosedError(ServiceCBVError, RuntimeError):
     say) while the service was being built; the new service's cleanups have
     already run, and the current container will build it again.
     """
+
+
+class RestDeclarationError(ServiceCBVError, TypeError):
+    """
+    Raised when a REST view declares its inputs or outputs wrongly (an unknown
+    location, a schema that is not a marshmallow schema, two bodies), or
+    returns a value its declaration cannot turn into a response.
+    """
+
+
+class RequestValidationError(ServiceCBVError, UnprocessableEntity):
+    """
+    Raised (and answered with ``422``) when a request's input does not load
+    with its schema.
+
+    Its :attr:`messages` are keyed by location, then by field, as marshmallow
+    reports them: ``{"json": {"title": ["Missing data for required field."]}}``.
+    """
+
+    description = "The request's input is not valid."
+
+    def __init__(self, messages: dict[str, Any]) -> None:
+        super().__init__()
+        self.messages = messages
+
+
+class RequestBodyError(ServiceCBVError, BadRequest):
+    """
+    Raised (and answered with ``400``) when a method that reads a body gets a
+    request without one.
+    """
+
+    description = "The request has no body; send one."
+
+
+class UnsupportedContentTypeError(ServiceCBVError, UnsupportedMediaType):
+    """
+    Raised (and answered with ``415``) when a request's body has a content
+    type that the method does not read; it is never parsed as empty.
+
+    The response names the accepted types in its description and in the
+    ``Accept-Post`` or ``Accept-Patch`` header of the request's method.
+    """
+
+    def __init__(self, accepted: tuple[str, ...], sent: str) -> None:
+        self.accepted = accepted
+        what = f"Content-Type {sent!r}" if sent else "a body without a Content-Type"
+        super().__init__(
+            f"This endpoint does not read {what}; send {' or '.join(accepted)}."
+        )
+
+    def get_headers(
+        self,
+        environ: WSGIEnvironment | None = None,
+        scope: dict[str, Any] | None = None,
+    ) -> list[tuple[str, str]]:
+        headers = super().get_headers(environ, scope)
+        method = (environ or {}).get("REQUEST_METHOD")
+        name = "Accept-Patch" if method == "PATCH" else "Accept-Post"
+        headers.append((name, ", ".join(self.accepted)))
+        return headers
