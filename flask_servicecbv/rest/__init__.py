@@ -1,0 +1,70 @@
+"""
+REST endpoints on service views: declared inputs and outputs, JSON errors,
+generic views over a repository service, pagination and entity tags.
+
+Importing :mod:`flask_servicecbv` does not import this package.
+"""
+
+from __future__ import annotations
+
+from .declarations import (
+    ARGUMENT_NAMES,
+    Input,
+    Output,
+    Plan,
+    RestMixin,
+    RestView,
+    reads,
+    returns,
+)
+from .errors import PROBLEM_JSON, ErrorSchema, ProblemSchema, error_body, json_errors
+from .etag import check_if_match, etag_of, if_none_match
+from .generics import (
+    MAX_ID,
+    CollectionView,
+    CreateMixin,
+    DeleteMixin,
+    IdConverter,
+    InMemoryRepository,
+    ItemView,
+    ListMixin,
+    Repository,
+    RetrieveMixin,
+    UpdateMixin,
+)
+from .pagination import MAX_PAGE, Page, PageMetaSchema, Pagination, QueryInteger
+
+__all__ = [
+    "ARGUMENT_NAMES",
+    "MAX_ID",
+    "MAX_PAGE",
+    "PROBLEM_JSON",
+    "CollectionView",
+    "CreateMixin",
+    "DeleteMixin",
+    "ErrorSchema",
+    "IdConverter",
+    "InMemoryRepository",
+    "Input",
+    "ItemView",
+    "ListMixin",
+    "Output",
+    "Page",
+    "PageMetaSchema",
+    "Pagination",
+    "Plan",
+    "ProblemSchema",
+    "QueryInteger",
+    "Repository",
+    "RestMixin",
+    "RestView",
+    "RetrieveMixin",
+    "UpdateMixin",
+    "check_if_match",
+    "error_body",
+    "etag_of",
+    "if_none_match",
+    "json_errors",
+    "reads",
+    "returns",
+]

@@ -1,0 +1,137 @@
+"""One JSON shape for every error an app answers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from flask import Blueprint, Flask, current_app, request
+from marshmallow import Schema, fields
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
+
+if TYPE_CHECKING:
+    from flask.sansio.scaffold import Scaffold
+    from werkzeug.wrappers import Response
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ErrorSchema",
+    "ProblemSchema",
+    "error_body",
+    "json_errors",
+]
+
+#: The media type of RFC 9457 problem details.
+PROBLEM_JSON: Final = "application/problem+json"
+
+# Headers that describe the HTML body Werkzeug would have sent, not ours.
+_BODY_HEADERS: Final = frozenset({"content-type", "content-length"})
+
+
+class ErrorSchema(Schema):
+    """
+    The plain JSON error body: ``{"code": 404, "status": "Not Found",
+    "message": "..."}``, with ``"errors"`` on a ``422``, keyed by location
+    and field.
+    """
+
+    code = fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = fields.String(required=True, metadata={"description": "Status phrase"})
+    message = fields.String(required=True, metadata={"description": "What happened"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "Validation messages by location and field"},
+    )
+
+
+class ProblemSchema(Schema):
+    """
+    The RFC 9457 error body, sent as ``application/problem+json``:
+    ``{"type": "about:blank", "title": "Not Found", "status": 404,
+    "detail": "..."}``, with ``"errors"`` on a ``422``.
+    """
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String())
+
+
+def _message(e: HTTPException) -> str:
+    if isinstance(e, InternalServerError) and not current_app.debug:
+        # Whatever text the code gave it, a 500 says nothing of the internals
+        # outside debug mode: the exception is in the log.
+        return InternalServerError.description or ""
+    return e.description or ""
+
+
+def error_body(e: HTTPException, *, problem: bool = False) -> dict[str, Any]:
+    """
+    Return the JSON body for *e*, in the plain shape or as problem details.
+
+    In debug mode the body of a ``500`` also names the original exception.
+    """
+    code = e.code or 500
+    body: dict[str, Any]
+    if problem:
+        body = {"type": "about:blank", "title": e.name, "status": code}
+        body["detail"] = _message(e)
+    else:
+        body = {"code": code, "status": e.name, "message": _message(e)}
+    if isinstance(e, RequestValidationError):
+        body["errors"] = e.messages
+    original = getattr(e, "original_exception", None)
+    if original is not None and current_app.debug:
+        body["exception"] = f"{type(original).__qualname__}: {original}"
+    return body
+
+
+def _handler(*, problem: bool) -> Any:
+    mimetype = PROBLEM_JSON if problem else "application/json"
+
+    def handle(e: HTTPException) -> Response:
+        if e.response is not None:
+            # The code that raised it built the response it wants sent.
+            return e.response  # type: ignore[return-value]
+        app = current_app
+        response = app.response_class(
+            f"{app.json.dumps(error_body(e, problem=problem))}\n",
+            status=e.code or 500,
+            mimetype=mimetype,
+        )
+        # Keep what the exception says in headers: Allow on a 405,
+        # WWW-Authenticate on a 401, Retry-After, Accept-Post.
+        for name, value in e.get_headers(request.environ):
+            if name.lower() not in _BODY_HEADERS:
+                response.headers.add(name, value)
+        return response
+
+    return handle
+
+
+def json_errors(target: Scaffold, *, problem: bool = False) -> None:
+    """
+    Answer every error of *target* (a Flask app, or a blueprint) with JSON.
+
+    Every :class:`~werkzeug.exceptions.HTTPException` keeps its status, its
+    description and its headers (``Allow`` on ``405``, ``WWW-Authenticate`` on
+    ``401``); an unhandled exception becomes a ``500`` whose body says
+    nothing of it unless the app is in debug mode (Flask logs it).
+
+    Args:
+        target: The app, or a blueprint: then only errors raised in its views
+            (Flask answers routing errors, ``404`` and ``405``, with the app's
+            handlers).
+
+        problem: Send RFC 9457 problem details as
+            ``application/problem+json`` instead of the plain shape.
+
+    Raises:
+        RestDeclarationError: *target* is neither an app nor a blueprint.
+    """
+    if not isinstance(target, Flask | Blueprint):
+        msg = f"json_errors() takes a Flask app or a Blueprint, not {target!r}."
+        raise RestDeclarationError(msg)
+    target.register_error_handler(HTTPException, _handler(problem=problem))
