@@ -99,6 +99,9 @@ nitpick_ignore_regex = [
     # The type variables of the typed overloads (get(), aget(), ServiceAttr)
     # and of init_app() are not public objects with a page of their own.
     ("py:class", r"flask_servicecbv\.\w+\.(T\d?|FlaskAppT)"),
+    # The HTTP errors inherit Werkzeug's HTTPException signature, which names
+    # type aliases that Werkzeug's docs do not document.
+    ("py:class", r"SansIOResponse|WSGIEnvironment"),
 ]
 
 # -- HTML --------------------------------------------------------------------
