@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import warnings
@@ -138,14 +139,60 @@ def _is_context_manager(value: object) -> bool:
     )
 
 
+def _code_of(factory: Callable[..., object]) -> object:
+    """
+    Return what decides how *factory* runs: itself for functions, methods and
+    classes; for any other callable object, its type's ``__call__``, which
+    calling it runs.
+    """
+    if inspect.isroutine(factory) or isinstance(factory, (type, functools.partial)):
+        return factory
+    return type(factory).__call__
+
+
 def _kind_of(factory: Callable[..., object]) -> int:
-    if inspect.isasyncgenfunction(factory):
+    code = _code_of(factory)
+    if inspect.isasyncgenfunction(code):
         return ASYNC_GENERATOR
-    if inspect.iscoroutinefunction(factory):
+    if inspect.iscoroutinefunction(code):
         return COROUTINE
-    if inspect.isgeneratorfunction(factory):
+    if inspect.isgeneratorfunction(code):
         return GENERATOR
     return PLAIN
+
+
+def _is_async(ping: Callable[..., object]) -> bool:
+    code = _code_of(ping)
+    return inspect.iscoroutinefunction(code) or inspect.isasyncgenfunction(code)
+
+
+def _check_callable_without_arguments(
+    key: object, factory: Callable[..., object]
+) -> None:
+    """
+    Raise :exc:`RegistrationError` if *factory* cannot be called without
+    arguments, so that it fails at registration instead of at first use.
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins without a signature
+        return
+    required = [
+        param.name
+        for param in signature.parameters.values()
+        if param.default is param.empty
+        and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+    ]
+    if required:
+        names = ", ".join(required)
+        name = getattr(factory, "__qualname__", None) or repr(factory)
+        msg = (
+            f"The factory {name} for {key_name(key)} has required parameters "
+            f"({names}) that nothing fills; give them defaults, or take the "
+            "container as the only parameter, named `container` or annotated "
+            "with Container."
+        )
+        raise RegistrationError(msg)
 
 
 class RegisteredService:
@@ -217,9 +264,10 @@ class RegisteredService:
             self.factory = factory
             self.kind = _kind_of(factory)
             self.takes_container = _takes_container(factory)
+            if not self.takes_container:
+                _check_callable_without_arguments(key, factory)
         self.is_async = self.kind in (COROUTINE, ASYNC_GENERATOR) or (
-            ping is not None
-            and (inspect.iscoroutinefunction(ping) or inspect.isasyncgenfunction(ping))
+            ping is not None and _is_async(ping)
         )
 
     def __repr__(self) -> str:
@@ -249,7 +297,9 @@ class Registry:
             APP_LAYER: {}
         }
         self._resolved: dict[tuple[str | None, ...], Resolved] = {}
-        self._on_close: list[RegisteredService] = []
+        # By id(), in registration order; the dict keeps its values alive, so
+        # the ids stay unique.
+        self._on_close: dict[int, RegisteredService] = {}
 
     def __repr__(self) -> str:
         counts = ", ".join(
@@ -263,33 +313,37 @@ class Registry:
         A copy of the layers and their registrations, by layer name (``None``
         for the app).
         """
-        return {name: dict(layer) for name, layer in self._layers.items()}
+        return {name: dict(self._items(name)) for name in self._layers}
 
     def register(self, layer: str | None, svc: RegisteredService) -> None:
         """
         Put *svc* into *layer*, replacing what that layer had for its key.
         """
-        # Copy on write: requests on other threads may be iterating the
-        # current layers (in resolved() or not_found()) without a lock.
-        changed = dict(self._layers.get(layer, {}))
-        changed[svc.key] = svc
-        self._layers = {**self._layers, layer: changed}
-        if svc.on_registry_close is not None and all(
-            other is not svc for other in self._on_close
-        ):
-            self._on_close.append(svc)
+        # A layer changes in place, so that registering n services costs O(n):
+        # readers on other threads never iterate a layer itself, only a copy
+        # (see _items()), and a single dict operation is atomic. The mapping
+        # of layers, which readers do iterate, is copied on write: it only
+        # grows by one layer per blueprint name.
+        current = self._layers.get(layer)
+        if current is None:
+            self._layers = {**self._layers, layer: {svc.key: svc}}
+        else:
+            current[svc.key] = svc
+        if svc.on_registry_close is not None:
+            self._on_close.setdefault(id(svc), svc)
         self._resolved = {}
 
     def unregister(self, layer: str | None, key: object) -> None:
         """
         Remove what *layer* has for *key*, if anything.
         """
-        current = self._layers.get(layer, {})
-        if key in current:
-            changed = dict(current)
-            del changed[key]
-            self._layers = {**self._layers, layer: changed}
+        if self._layers.get(layer, {}).pop(key, None) is not None:
             self._resolved = {}
+
+    def _items(self, layer: str | None) -> list[tuple[object, RegisteredService]]:
+        # One C-level copy, atomic with respect to a registration on another
+        # thread, unlike iterating the layer in Python.
+        return list(self._layers.get(layer, {}).items())
 
     def lookup(self, layer: str | None, key: object) -> RegisteredService | None:
         """
@@ -309,10 +363,8 @@ class Registry:
         resolved = cache.get(chain)
         if resolved is None:
             resolved = {}
-            layers = self._layers
             for layer in reversed(chain):
-                for key, svc in layers.get(layer, {}).items():
-                    resolved[key] = (layer, svc)
+                resolved.update((key, (layer, svc)) for key, svc in self._items(layer))
             cache[chain] = resolved
         return resolved
 
@@ -340,8 +392,8 @@ class Registry:
         return ServiceNotFoundError(msg)
 
     def _close_callbacks(self) -> Iterator[RegisteredService]:
-        callbacks, self._on_close = self._on_close, []
-        yield from reversed(callbacks)
+        callbacks, self._on_close = self._on_close, {}
+        yield from reversed(callbacks.values())
 
     def close(self) -> None:
         """
@@ -365,7 +417,10 @@ class Registry:
                     "on_registry_close callback of %s failed.", key_name(svc.key)
                 )
         # Kept, in registration order, for aclose_registry() to run.
-        self._on_close[:0] = reversed(skipped)
+        self._on_close = {
+            **{id(svc): svc for svc in reversed(skipped)},
+            **self._on_close,
+        }
         for svc in skipped:
             warnings.warn(
                 f"Skipped the async on_registry_close callback of "

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 from typing import TYPE_CHECKING, Annotated, NewType
 
 import pytest
@@ -206,6 +207,60 @@ class TestRegisteredServiceKind:
         assert svc.kind == PLAIN
         assert svc.takes_container is False
 
+    class GeneratorCall:
+        def __call__(self):
+            yield Database()
+
+    class CoroutineCall:
+        async def __call__(self):
+            return Database()
+
+    class AsyncGeneratorCall:
+        async def __call__(self):
+            yield Database()
+
+    class ContainerCall:
+        def __call__(self, container):
+            yield container
+
+    @pytest.mark.parametrize(
+        ("factory", "kind", "run"),
+        [
+            (GeneratorCall(), GENERATOR, lambda f: next(f())),
+            (CoroutineCall(), COROUTINE, lambda f: asyncio.run(f())),
+            (AsyncGeneratorCall(), ASYNC_GENERATOR, lambda f: asyncio.run(_first(f()))),
+        ],
+    )
+    def test_callable_object_kind(self, factory, kind, run):
+        """
+        A callable object whose __call__ is a generator or async function has
+        that kind, so that get() drives it instead of returning the generator
+        or an unawaited coroutine.
+        """
+        svc = service(factory=factory)
+
+        assert svc.kind == kind
+        assert isinstance(run(factory), Database)
+
+    def test_callable_object_takes_container(self):
+        """
+        A callable object whose __call__ takes only `container` gets it.
+        """
+        factory = self.ContainerCall()
+        svc = service(factory=factory)
+
+        assert svc.kind == GENERATOR
+        assert svc.takes_container is True
+        assert next(factory("the container")) == "the container"
+
+    def test_async_callable_object_as_ping(self):
+        """
+        A callable object whose __call__ is async makes the ping async.
+        """
+        svc = service(value=1, ping=self.CoroutineCall())
+
+        assert svc.is_async is True
+
 
 class TestRegisteredServiceTakesContainer:
     @staticmethod
@@ -292,7 +347,7 @@ class TestRegisteredServiceTakesContainer:
         A string annotation naming another package's Container does not.
         """
 
-        def factory(c: collections.abc.Container) -> None:
+        def factory(c: collections.abc.Container = ()) -> None:
             """
             Never called: only the signature matters.
             """
@@ -305,7 +360,7 @@ class TestRegisteredServiceTakesContainer:
         """
         other = type("Container", (), {"__module__": "collections.abc"})
 
-        def factory(c):
+        def factory(c=None):
             """
             Never called: only the signature matters.
             """
@@ -315,19 +370,19 @@ class TestRegisteredServiceTakesContainer:
         assert service(factory=factory).takes_container is False
 
     @staticmethod
-    def other_name(conn):
+    def other_name(conn=None):
         """
         Never called: only the signature matters.
         """
 
     @staticmethod
-    def other_annotation(container_like: int):
+    def other_annotation(container_like: int = 0):
         """
         Never called: only the signature matters.
         """
 
     @staticmethod
-    def keyword_only(*, container):
+    def keyword_only(*, container=None):
         """
         Never called: only the signature matters.
         """
@@ -339,7 +394,7 @@ class TestRegisteredServiceTakesContainer:
         """
 
     @staticmethod
-    def two_params(container, other):
+    def two_params(container=None, other=None):
         """
         Never called: only the signature matters.
         """
@@ -370,12 +425,12 @@ class TestRegisteredServiceTakesContainer:
 
     def test_class_with_other_init_arg(self):
         """
-        A class whose ``__init__`` takes one other argument is not given the
-        container.
+        A class whose ``__init__`` takes one other, optional argument is not
+        given the container.
         """
 
         class Client:
-            def __init__(self, url):
+            def __init__(self, url=""):
                 """
                 Never called: only the signature matters.
                 """
@@ -427,6 +482,69 @@ class TestRegisteredServiceTakesContainer:
 
 
 class TestRegisteredServiceErrors:
+    @staticmethod
+    def connect(url):
+        """
+        Never called: it is refused at registration.
+        """
+
+    class Client:
+        def __init__(self, url, *, timeout):
+            """
+            Never called: it is refused at registration.
+            """
+
+    @staticmethod
+    def keyword_container(*, container):
+        """
+        Never called: it is refused at registration.
+        """
+
+    @pytest.mark.parametrize(
+        ("factory", "name", "params"),
+        [
+            (connect, "TestRegisteredServiceErrors.connect", "url"),
+            (Client, "TestRegisteredServiceErrors.Client", "url, timeout"),
+            (
+                keyword_container,
+                "TestRegisteredServiceErrors.keyword_container",
+                "container",
+            ),
+        ],
+    )
+    def test_required_parameters(self, factory, name, params):
+        """
+        A factory that cannot be called without arguments, and does not take
+        the container, is refused at registration, not at first use.
+        """
+        with pytest.raises(
+            RegistrationError,
+            match=(
+                rf"^The factory {name} for test_registry.Database has required "
+                rf"parameters \({params}\) that nothing fills; give them "
+                r"defaults, or take the container as the only parameter, named "
+                r"`container` or annotated with Container\.$"
+            ),
+        ):
+            service(factory=factory)
+
+    def test_required_parameters_of_a_callable_object(self):
+        """
+        A callable object without __qualname__ is named by its repr.
+        """
+
+        class Connect:
+            def __call__(self, url):
+                """
+                Never called: it is refused at registration.
+                """
+
+            def __repr__(self):
+                return "<connect>"
+
+        with pytest.raises(RegistrationError, match=r"^The factory <connect> for "):
+            service(factory=Connect())
+
     def test_unhashable_key(self):
         """
         An unhashable key is refused, naming the key and what to use instead.
@@ -715,23 +833,82 @@ class TestRegistry:
 
         assert registry.resolved(chain)[Database] == ("api", svc)
 
-    @pytest.mark.parametrize("change", ["register", "unregister"])
-    def test_changes_copy_layers(self, registry, change):
+    def test_registration_copies_no_layer(self, registry):
         """
-        Registering or unregistering replaces a layer instead of changing it in
-        place, so a request thread iterating the layer is not disturbed.
+        Registering many keys in one layer changes that layer in place instead
+        of copying it each time, so it costs O(1) per registration; only a new
+        layer replaces the mapping of layers.
         """
-        registry.register(APP_LAYER, service(value=1))
-        registry.register(APP_LAYER, service(Cache, value=2))
-        iterating = iter(registry._layers[APP_LAYER].items())
-        next(iterating)
+        registry.register("api", service(value=0))
+        layers = registry._layers
+        api = layers["api"]
 
-        if change == "register":
-            registry.register(APP_LAYER, service(UserId, value=3))
-        else:
-            registry.unregister(APP_LAYER, Cache)
+        for i in range(16_000):
+            registry.register("api", service(("key", i), value=i))
+        registry.unregister("api", ("key", 0))
 
-        assert [key for key, _ in iterating] == [Cache]
+        assert registry._layers is layers
+        assert registry._layers["api"] is api
+        assert len(api) == 16_000
+        registry.register("other", service(value=1))
+        assert registry._layers is not layers
+        assert registry._layers["api"] is api
+
+    def test_resolve_iterates_a_copy(self, registry):
+        """
+        A registration on another thread while resolved() reads a layer does
+        not disturb it: resolved() reads a copy, taken in one step.
+        """
+
+        class Intruding:
+            armed = False
+
+            def __hash__(self):
+                if Intruding.armed:
+                    Intruding.armed = False
+                    # Another thread registers while the layer is being read.
+                    registry.register(APP_LAYER, service(Cache, value=2))
+                return 1
+
+        registry.register(APP_LAYER, service(Intruding(), value=1))
+        registry.register(APP_LAYER, service(UserId, value=3))
+        Intruding.armed = True
+
+        resolved = registry.resolved((APP_LAYER,))
+
+        assert Intruding.armed is False
+        assert len(resolved) == 2
+        assert len(registry.resolved((APP_LAYER,))) == 3
+
+    def test_threads_resolve_while_registering(self, registry):
+        """
+        Resolving in a loop on another thread while 16,000 keys are
+        registered never fails and ends seeing all of them.
+        """
+        done = threading.Event()
+        errors = []
+        sizes = []
+
+        def resolve():
+            try:
+                while not done.is_set():
+                    sizes.append(len(registry.resolved(chain_for("api"))))
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+
+        reader = threading.Thread(target=resolve, daemon=True)
+        reader.start()
+        try:
+            for i in range(16_000):
+                registry.register(APP_LAYER, service(("key", i), value=i))
+        finally:
+            done.set()
+            reader.join(timeout=30)
+
+        assert not reader.is_alive()
+        assert errors == []
+        assert sizes == sorted(sizes)
+        assert len(registry.resolved(chain_for("api"))) == 16_000
 
     def test_registration_during_build_not_lost(self, registry):
         """
