@@ -20,7 +20,17 @@ services_cli = AppGroup("services", help="Inspect the app's services.")
 def _describe(obj: object) -> str:
     if obj is None:
         return "-"
-    return getattr(obj, "__qualname__", None) or repr(obj)
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str) and qualname:
+        return qualname
+    try:
+        return repr(obj)
+    except Exception as e:  # noqa: BLE001 -- a broken repr must not stop the listing
+        return f"<repr failed: {type(e).__name__}>"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @services_cli.command("list")
@@ -56,6 +66,9 @@ def check_command() -> None:
     """
     Check that every service a view declares resolves from its endpoint's
     blueprint chain; exit with status 1 if one does not.
+
+    Views that declare no services (a :class:`~flask_servicecbv.HealthView`,
+    say) have nothing to check and are not counted.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
     for name in unused_layers(app):
@@ -75,11 +88,15 @@ def check_command() -> None:
     if missing:
         click.echo(f"{len(missing)} service attribute(s) do not resolve.", err=True)
         raise SystemExit(1)
-    views = [
-        view.view_class
+    declared = [
+        len(view.view_class.service_attributes)
         for view in app.view_functions.values()
         if isinstance(getattr(view, "view_class", None), type)
         and issubclass(view.view_class, ServiceMixin)
+        and view.view_class.service_attributes
     ]
-    attributes = sum(len(view.service_attributes) for view in views)
-    click.echo(f"All {attributes} service attributes of {len(views)} views resolve.")
+    click.echo(
+        f"Checked {_plural(sum(declared), 'service attribute')} of "
+        f"{_plural(len(declared), 'view')} with services: all resolve "
+        "(views without services are not checked)."
+    )

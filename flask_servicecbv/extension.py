@@ -22,7 +22,7 @@ from ._context import (
 from ._registry import APP_LAYER, RegisteredService, Registry, check_blueprint
 from .cli import services_cli
 from .config import configure_services
-from .exceptions import NoAppContextError, NotInitializedError, RegistrationError
+from .exceptions import NoAppContextError, RegistrationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -60,6 +60,14 @@ _blueprint_services: weakref.WeakKeyDictionary[Blueprint, list[RegisteredService
     weakref.WeakKeyDictionary()
 )
 
+# Blueprint services of apps without a registry yet, by layer name: init_app
+# registers them. Flask records a blueprint before running its deferred
+# functions, so refusing it then would leave it registered without its
+# services, and registering it again would fail.
+_waiting: weakref.WeakKeyDictionary[
+    Flask, list[tuple[str, list[RegisteredService]]]
+] = weakref.WeakKeyDictionary()
+
 
 def init_app(app: FlaskAppT) -> FlaskAppT:
     """
@@ -68,6 +76,8 @@ def init_app(app: FlaskAppT) -> FlaskAppT:
     ``teardown_appcontext``, and add the ``flask services`` commands.
 
     Calling it again for the same app changes nothing.
+    Blueprints registered on the app before it keep their services: they are
+    added to the registry here.
 
     Returns:
         The app, so that ``app = init_app(Flask(__name__))`` works.
@@ -85,6 +95,9 @@ def init_app(app: FlaskAppT) -> FlaskAppT:
         # was, so that a second call does not find a half-installed registry.
         reg = Registry()
         configure_services(app, reg)
+        for name, pending in _waiting.get(app, ()):
+            for svc in pending:
+                reg.register(name, svc)
         try:
             # The first change, and the last one that can fail.
             app.teardown_appcontext(_teardown)
@@ -96,6 +109,7 @@ def init_app(app: FlaskAppT) -> FlaskAppT:
             )
             raise RegistrationError(msg) from None
         app.extensions[EXTENSION_KEY] = reg
+        _waiting.pop(app, None)
         app.cli.add_command(services_cli)
     return app
 
@@ -247,12 +261,8 @@ def _apply_blueprint_services(
         name = f"{state.name_prefix}.{state.name}".lstrip(".")
         reg = state.app.extensions.get(EXTENSION_KEY)
         if reg is None:
-            msg = (
-                f"Blueprint {name!r} has services but the app "
-                f"{state.app.name!r} has no service registry; call "
-                "flask_servicecbv.init_app(app) before app.register_blueprint()."
-            )
-            raise NotInitializedError(msg)
+            _waiting.setdefault(state.app, []).append((name, pending))
+            return
         for svc in pending:
             reg.register(name, svc)
 

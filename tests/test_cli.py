@@ -11,6 +11,7 @@ from flask.views import MethodView
 
 from flask_servicecbv import (
     APP_SERVICES,
+    HealthView,
     RegisteredService,
     ServiceView,
     init_app,
@@ -131,6 +132,27 @@ class TestList:
 
         assert "  test_cli.Cache: value Cache, ping -" in result.output.splitlines()
 
+    def test_value_with_failing_repr(self, app):
+        """
+        A value whose repr raises is listed with a placeholder instead of
+        stopping the listing.
+        """
+
+        class Broken:
+            def __repr__(self):
+                raise ValueError
+
+        register_value(app, Settings, Broken())
+        register_value(app, Cache, "after")
+
+        result = run(app, "list")
+
+        assert result.exit_code == 0
+        assert result.output.splitlines()[1:3] == [
+            "  test_cli.Settings: value <repr failed: ValueError>, ping -",
+            "  test_cli.Cache: value 'after', ping -",
+        ]
+
 
 class TestCheck:
     def test_all_resolve(self, app):
@@ -154,8 +176,34 @@ class TestCheck:
         result = run(app, "check")
 
         assert result.exit_code == 0
-        assert result.stdout == "All 2 service attributes of 1 views resolve.\n"
+        assert result.stdout == (
+            "Checked 2 service attributes of 1 view with services: all resolve "
+            "(views without services are not checked).\n"
+        )
         assert result.stderr == ""
+
+    def test_views_without_services_not_counted(self, app):
+        """
+        Service views that declare no services, such as HealthView, are not
+        counted, and the summary says so.
+        """
+
+        class Item(ServiceView):
+            services = {"settings": Settings}
+
+        register_value(app, Settings, "settings")
+        app.add_url_rule("/health", view_func=HealthView.as_view("health"))
+        app.add_url_rule("/bare", view_func=ServiceView.as_view("bare"))
+        app.add_url_rule("/a", view_func=Item.as_view("a"))
+        app.add_url_rule("/b", view_func=Item.as_view("b"))
+
+        result = run(app, "check")
+
+        assert result.exit_code == 0
+        assert result.output == (
+            "Checked 2 service attributes of 2 views with services: all resolve "
+            "(views without services are not checked).\n"
+        )
 
     def test_no_views(self, app):
         """
@@ -164,7 +212,10 @@ class TestCheck:
         result = run(app, "check")
 
         assert result.exit_code == 0
-        assert result.output == "All 0 service attributes of 0 views resolve.\n"
+        assert result.output == (
+            "Checked 0 service attributes of 0 views with services: all resolve "
+            "(views without services are not checked).\n"
+        )
 
     def test_unused_layer_warning(self, app):
         """

@@ -41,6 +41,7 @@ from flask_servicecbv import (
 )
 from flask_servicecbv.exceptions import (
     AsyncServiceError,
+    ConfigurationError,
     NoAppContextError,
     NotInitializedError,
     RegistrationError,
@@ -1181,22 +1182,49 @@ class TestRegistrationErrors:
         ):
             register_value(Flask("bare"), Database, Database())
 
-    def test_blueprint_on_app_without_init_app(self, api):
+    def test_blueprint_before_init_app(self, api):
         """
-        A blueprint with services cannot be registered on an app without
-        init_app.
+        A blueprint with services may be registered before init_app: until
+        then get() says to call init_app, and following that advice makes the
+        blueprint's services resolve, under each of its names.
         """
-        register_value(api, Database, Database())
+        register_value(api, Database, Database("api"))
+        app = Flask("late")
+        app.register_blueprint(api)
+        app.register_blueprint(api, name="v2", url_prefix="/v2")
+        client = app.test_client()
 
-        with pytest.raises(
-            NotInitializedError,
-            match=re.escape(
-                "Blueprint 'api' has services but the app 'bare' has no service "
-                "registry; call flask_servicecbv.init_app(app) before "
-                "app.register_blueprint()."
+        with (
+            app.app_context(),
+            pytest.raises(
+                NotInitializedError,
+                match=r"^The app 'late' has no service registry; call "
+                r"flask_servicecbv\.init_app\(app\) first\.$",
             ),
         ):
-            Flask("bare").register_blueprint(api)
+            get(Database, blueprint="api")
+
+        init_app(app)
+
+        assert client.get("/api/db").json == {"db": "api"}
+        assert client.get("/v2/db").json == {"db": "api"}
+        assert set(app.extensions[EXTENSION_KEY].layers) == {None, "api", "v2"}
+
+    def test_blueprint_before_failed_init_app(self, api):
+        """
+        A failed init_app keeps the blueprint's services for a later one.
+        """
+        register_value(api, Database, Database("api"))
+        app = Flask("late")
+        app.config["SERVICES"] = {"__app__": {"NoSuchService": {}}}
+        app.register_blueprint(api)
+
+        with pytest.raises(ConfigurationError, match="NoSuchService"):
+            init_app(app)
+        app.config["SERVICES"] = {}
+        init_app(app)
+
+        assert app.test_client().get("/api/db").json == {"db": "api"}
 
     def test_blueprint_without_services_on_app_without_init_app(self, api):
         """
