@@ -27,6 +27,7 @@ from .exceptions import NoAppContextError, RegistrationError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from flask.sansio.app import App
     from flask.sansio.blueprints import BlueprintSetupState
 
 __all__ = [
@@ -64,9 +65,9 @@ _blueprint_services: weakref.WeakKeyDictionary[Blueprint, list[RegisteredService
 # registers them. Flask records a blueprint before running its deferred
 # functions, so refusing it then would leave it registered without its
 # services, and registering it again would fail.
-_waiting: weakref.WeakKeyDictionary[
-    Flask, list[tuple[str, list[RegisteredService]]]
-] = weakref.WeakKeyDictionary()
+_waiting: weakref.WeakKeyDictionary[App, list[tuple[str, list[RegisteredService]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def init_app(app: FlaskAppT) -> FlaskAppT:
