@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from asyncio import Future, get_running_loop, shield
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import ContextVar
+from threading import RLock
 from typing import TYPE_CHECKING, Any, Final
 
 from ._registry import (
@@ -27,9 +27,11 @@ from .exceptions import (
     AsyncServiceError,
     ContainerClosedError,
     FactoryError,
+    ServiceNotFoundError,
 )
 
 if TYPE_CHECKING:
+    from asyncio import Future
     from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 
 __all__ = ["Container", "ServicePing"]
@@ -44,8 +46,9 @@ _CM = 1  # an entered sync context manager
 _AGEN = 2  # an async generator, parked at its yield
 _ACM = 3  # an entered async context manager
 
-# (kind, generator or context manager, registration, the instance it gave)
-_Cleanup = tuple[int, Any, RegisteredService, Any]
+# (kind, generator or context manager, registration, the instance it gave,
+# the (layer, key) it was made for)
+_Cleanup = tuple[int, Any, RegisteredService, Any, tuple[Any, object]]
 
 #: The container that get(..., blueprint=) searches, while its factories run;
 #: a context variable, so other threads and tasks keep their own chain.
@@ -107,6 +110,7 @@ class Container:
         "_frames",
         "_inflight",
         "_instances",
+        "_lock",
         "_registry",
         "_request_ctx",
         "_resolved",
@@ -138,6 +142,11 @@ class Container:
         # Counts the closes, shared with views, so a build can tell it
         # outlived one.
         self._epoch = [0]
+        # Held by the thread running a sync build, so that threads sharing
+        # this app context (asyncio.to_thread(), executors that copy the
+        # context) wait for it instead of seeing half a build. Never taken on
+        # a cache hit; reentrant for the factories' own lookups.
+        self._lock = RLock()
 
     def __repr__(self) -> str:
         chain = ", ".join(
@@ -179,9 +188,14 @@ class Container:
                 ``"api.v2"``) instead of the current one.
 
         Raises:
-            ServiceNotFoundError: A key is in none of the searched layers.
+            ServiceNotFoundError:
+                A key is in none of the searched layers, is not hashable, or
+                no key was given.
 
             AsyncServiceError: A service needs :meth:`aget`.
+
+            ContainerClosedError:
+                The container was closed while the service was being built.
         """
         if blueprint is not None:
             view = self._view(self._chain_of(blueprint))
@@ -192,13 +206,21 @@ class Container:
                 searching.reset(token)
         instances = self._instances
         if len(keys) == 1:
-            instance = instances.get(keys[0], _MISSING)
+            try:
+                instance = instances.get(keys[0], _MISSING)
+            except TypeError:
+                raise _unhashable(keys[0]) from None
             if instance is _MISSING:
                 return self._create(keys[0])
             return instance
+        if not keys:
+            raise _no_keys("get")
         result = []
         for key in keys:
-            instance = instances.get(key, _MISSING)
+            try:
+                instance = instances.get(key, _MISSING)
+            except TypeError:
+                raise _unhashable(key) from None
             result.append(self._create(key) if instance is _MISSING else instance)
         return tuple(result)
 
@@ -216,6 +238,7 @@ class Container:
         view._cleanups = self._cleanups
         view._inflight = self._inflight
         view._epoch = self._epoch
+        view._lock = self._lock
         return view
 
     def _find(self, key: object) -> tuple[str | None, RegisteredService]:
@@ -233,66 +256,80 @@ class Container:
                 raise self._registry.not_found(key, self._chain)
         return found
 
-    def _create(self, key: object) -> Any:  # noqa: C901, PLR0912 -- inlined on purpose
+    def _create(self, key: object) -> Any:  # noqa: C901, PLR0912, PLR0915 -- inlined on purpose
         # The request path's slow half: a service not yet in `_instances`.
         # Everything is inlined; it runs once per service and request.
-        found = self._resolved.get(key)
-        if found is None:
-            found = self._find(key)
-        layer, svc = found
-        where = (layer, key)
-        by_layer = self._by_layer
-        made = by_layer.get(where)
-        if made:
-            for instance, made_with in made:  # noqa: B007 -- used after the break
-                if self._holds(made_with):
-                    break
-            else:
-                if where in _building.get():
-                    raise _cycle(svc)
-                instance, made_with = self._build(where, svc, made)
-            return self._use(key, layer, instance, made_with)
-        if made is not None:
-            raise _cycle(svc)
-        if self._inflight and where in _building.get():
-            # This chain's async build of the service needs it again.
-            raise _cycle(svc)
-        # The first build of this service in this app context, _build()
-        # inlined. An empty list marks the build under way until it succeeds.
-        made = by_layer[where] = []
-        deps: _Deps = {}
-        # While the factory runs, an empty cache sends each of its lookups
-        # through _create(), which records what it depends on, and from which
-        # layer, in the frame on top.
-        saved = self._instances
-        self._instances = {}
-        frames = self._frames
-        frames.append(deps)
+        # One thread builds at a time: another thread of this app context
+        # waits here for the build under way, then finds what it made.
+        lock = self._lock
+        lock.acquire()
         try:
-            if svc.kind == GENERATOR:
-                factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
-                gen = factory(self) if svc.takes_container else factory()
-                try:
-                    instance = next(gen)
-                except StopIteration:
-                    raise _no_yield(svc) from None
-                self._cleanups.append((_GEN, gen, svc, instance))
-            else:
-                instance = self._make(svc)
-        except BaseException:
-            del by_layer[where]
-            raise
-        finally:
+            found = self._resolved.get(key)
+            if found is None:
+                found = self._find(key)
+            layer, svc = found
+            where = (layer, key)
+            by_layer = self._by_layer
+            made = by_layer.get(where)
+            if made:
+                for instance, made_with in made:  # noqa: B007 -- used after the break
+                    if self._holds(made_with):
+                        break
+                else:
+                    if where in _building.get():
+                        raise _cycle(svc)
+                    instance, made_with = self._build(where, svc, made)
+                return self._use(key, layer, instance, made_with)
+            if made is not None:
+                # Under way, and in this thread, which holds the lock.
+                raise _cycle(svc)
+            if self._inflight and where in _building.get():
+                # This chain's async build of the service needs it again.
+                raise _cycle(svc)
+            # The first build of this service in this app context, _build()
+            # inlined. An empty list marks the build under way until it
+            # succeeds.
+            made = by_layer[where] = []
+            deps: _Deps = {}
+            # While the factory runs, an empty cache sends each of its lookups
+            # through _create(), which records what it depends on, and from
+            # which layer, in the frame on top.
+            saved = self._instances
+            self._instances = {}
+            frames = self._frames
+            frames.append(deps)
+            epoch = self._epoch
+            opened = epoch[0]
+            try:
+                if svc.kind == GENERATOR:
+                    factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
+                    gen = factory(self) if svc.takes_container else factory()
+                    try:
+                        instance = next(gen)
+                    except StopIteration:
+                        raise _no_yield(svc) from None
+                    self._cleanups.append((_GEN, gen, svc, instance, where))
+                else:
+                    instance = self._make(svc, where)
+            except BaseException:
+                if not self._end_build(saved, opened):
+                    del by_layer[where]
+                raise
             frames.pop()
+            if epoch[0] != opened:
+                self.close()
+                raise _closed_while_building(svc)
             self._instances = saved
-        made.append((instance, deps))
-        if frames:
-            # The service being built on top depends on this one, and on what
-            # this one depends on.
-            frames[-1].update(deps)
-            frames[-1][key] = layer
-        saved[key] = instance
-        return instance
+            made.append((instance, deps))
+            if frames:
+                # The service being built on top depends on this one, and on
+                # what this one depends on.
+                frames[-1].update(deps)
+                frames[-1][key] = layer
+            saved[key] = instance
+            return instance
+        finally:
+            lock.release()
 
     def _use(self, key: object, layer: str | None, instance: Any, deps: _Deps) -> Any:
         frames = self._frames
@@ -324,21 +361,38 @@ class Container:
         saved = self._instances
         self._instances = {}
         self._frames.append(deps)
+        opened = self._epoch[0]
         token = _building.set(_building.get() | {where})
         try:
-            instance = self._make(svc)
+            instance = self._make(svc, where)
+        except BaseException:
+            self._end_build(saved, opened)
+            raise
         finally:
             _building.reset(token)
-            self._frames.pop()
-            self._instances = saved
+        if self._end_build(saved, opened):
+            raise _closed_while_building(svc)
         made.append((instance, deps))
         return instance, deps
+
+    def _end_build(self, saved: dict[object, Any], opened: int) -> bool:
+        # A sync build is over: drop its frame and give the cache back, unless
+        # the container was closed meanwhile (a factory that calls
+        # overwrite_*(), a teardown in another thread). Then the instances in
+        # *saved* were closed and must not come back: close again what was
+        # made since, which belongs to this build, and return True.
+        self._frames.pop()
+        if self._epoch[0] == opened:
+            self._instances = saved
+            return False
+        self.close()
+        return True
 
     def _call(self, svc: RegisteredService) -> Any:
         factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
         return factory(self) if svc.takes_container else factory()
 
-    def _make(self, svc: RegisteredService) -> Any:
+    def _make(self, svc: RegisteredService, where: tuple[Any, object]) -> Any:
         kind = svc.kind
         if kind == GENERATOR:
             gen: Generator[Any, None, None] = self._call(svc)
@@ -346,7 +400,7 @@ class Container:
                 instance = next(gen)
             except StopIteration:
                 raise _no_yield(svc) from None
-            self._cleanups.append((_GEN, gen, svc, instance))
+            self._cleanups.append((_GEN, gen, svc, instance, where))
             return instance
         if kind == PLAIN:
             instance = self._call(svc)
@@ -362,7 +416,7 @@ class Container:
             if isinstance(instance, AbstractContextManager):
                 cm = instance
                 instance = cm.__enter__()
-                self._cleanups.append((_CM, cm, svc, instance))
+                self._cleanups.append((_CM, cm, svc, instance, where))
             elif isinstance(instance, AbstractAsyncContextManager):
                 msg = (
                     f"Service {key_name(svc.key)} is an async context manager to "
@@ -377,6 +431,12 @@ class Container:
 
         A failing cleanup is logged on the ``flask_servicecbv`` logger and the
         others still run.
+        A cleanup that raises a :class:`BaseException` which is not an
+        :class:`Exception` (:class:`KeyboardInterrupt`, :class:`SystemExit`,
+        :class:`GeneratorExit`) does not stop the others either: the first
+        one is raised once every cleanup has run, later ones are logged.
+        *exc* itself, raised back by a cleanup, is neither logged nor raised:
+        it already propagates from where it ended the context.
         Async cleanups cannot run here: each one is skipped with a warning,
         after every sync cleanup has run; use :meth:`aclose` for them.
 
@@ -388,18 +448,23 @@ class Container:
         """
         cleanups = self._reset()
         skipped = []
+        pending: BaseException | None = None
         for entry in reversed(cleanups):
             if entry[0] >= _AGEN:
                 skipped.append(entry[2])
             else:
-                _run_sync_cleanup(entry, exc)
-        for svc in skipped:
-            warnings.warn(
-                f"Skipped the async cleanup of {key_name(svc.key)}; "
-                "close the container with `await container.aclose()` instead.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+                pending = _keep_first(pending, _run_sync_cleanup(entry, exc), entry)
+        try:
+            for svc in skipped:
+                warnings.warn(
+                    f"Skipped the async cleanup of {key_name(svc.key)}; "
+                    "close the container with `await container.aclose()` instead.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        finally:
+            if pending is not None:
+                raise pending
 
     def _reset(self) -> list[_Cleanup]:
         # In place: a view made by get(..., blueprint=) shares these.
@@ -424,9 +489,14 @@ class Container:
                 return await view.aget(*keys)
             finally:
                 searching.reset(token)
+        if not keys:
+            raise _no_keys("aget")
         result = []
         for key in keys:
-            instance = self._instances.get(key, _MISSING)
+            try:
+                instance = self._instances.get(key, _MISSING)
+            except TypeError:
+                raise _unhashable(key) from None
             if instance is _MISSING:
                 instance = await self._acreate(key)
             result.append(instance)
@@ -454,6 +524,8 @@ class Container:
                         raise _cycle(svc)
                     # Shielded: a waiter that is cancelled must not cancel
                     # the build others wait for.
+                    from asyncio import shield  # noqa: PLC0415 -- see _abuild
+
                     await shield(building)
                     continue
                 instance, deps = await self._abuild(where, svc)
@@ -472,13 +544,16 @@ class Container:
         deps: _Deps = {}
         frames = view._frames  # noqa: SLF001 -- our own class
         frames.append(deps)
+        # Imported here: apps without async services never load asyncio.
+        from asyncio import get_running_loop  # noqa: PLC0415
+
         done = get_running_loop().create_future()
         self._inflight[where] = done
         epoch = self._epoch[0]
         building = _building.set(_building.get() | {where})
         token = searching.set(view)
         try:
-            instance = await view._amake(svc)  # noqa: SLF001 -- our own class
+            instance = await view._amake(svc, where)  # noqa: SLF001 -- our own class
         finally:
             searching.reset(token)
             _building.reset(building)
@@ -492,19 +567,14 @@ class Container:
             view._instances = self._instances  # noqa: SLF001 -- our own class
             closed = self._epoch[0] != epoch
             if closed:
-                for entry in reversed(made):
-                    await _run_cleanup(entry, None)
+                await _run_cleanups(made, None)
             else:
                 self._cleanups.extend(made)
         if closed:
-            msg = (
-                f"The container was closed while {key_name(svc.key)} was being "
-                "built; get it again from the current container."
-            )
-            raise ContainerClosedError(msg)
+            raise _closed_while_building(svc)
         return instance, deps
 
-    async def _amake(self, svc: RegisteredService) -> Any:
+    async def _amake(self, svc: RegisteredService, where: tuple[Any, object]) -> Any:
         kind = svc.kind
         if kind == ASYNC_GENERATOR:
             agen: AsyncGenerator[Any, None] = self._call(svc)
@@ -512,7 +582,7 @@ class Container:
                 instance = await agen.__anext__()
             except StopAsyncIteration:
                 raise _no_yield(svc) from None
-            self._cleanups.append((_AGEN, agen, svc, instance))
+            self._cleanups.append((_AGEN, agen, svc, instance, where))
             return instance
         if kind == COROUTINE:
             instance = await self._call(svc)
@@ -525,68 +595,67 @@ class Container:
         elif kind == PLAIN:
             instance = self._call(svc)
         else:
-            return self._make(svc)
+            return self._make(svc, where)
         if svc.enter and isinstance(instance, AbstractAsyncContextManager):
             acm = instance
             instance = await acm.__aenter__()
-            self._cleanups.append((_ACM, acm, svc, instance))
+            self._cleanups.append((_ACM, acm, svc, instance, where))
         elif svc.enter and isinstance(instance, AbstractContextManager):
             cm = instance
             instance = cm.__enter__()
-            self._cleanups.append((_CM, cm, svc, instance))
+            self._cleanups.append((_CM, cm, svc, instance, where))
         return instance
 
     async def aclose(self, exc: BaseException | None = None) -> None:
         """
         Like :meth:`close`, and also await async cleanups, in the same last in,
         first out order.
+        A :class:`BaseException` raised by a cleanup, such as
+        :class:`asyncio.CancelledError`, is raised after every cleanup has run.
         """
-        for entry in reversed(self._reset()):
-            await _run_cleanup(entry, exc)
+        await _run_cleanups(self._reset(), exc)
 
     async def _aclose_async(self, exc: BaseException | None) -> None:
         # Close the async services and everything built on them, last in
         # first out, and forget those instances; other sync cleanups stay for
         # teardown. Async view handlers call this before their event loop
-        # goes away.
+        # goes away. Services are told apart by what they were made for,
+        # (layer, key), never by their instances: a sync service may give the
+        # very object an async one gave (None, a shared singleton).
         cleanups = self._cleanups
-        gone = {id(entry[3]) for entry in cleanups if entry[0] >= _AGEN}
+        gone = {entry[4] for entry in cleanups if entry[0] >= _AGEN}
         if not gone:
             return
         self._forget(gone)
-        closing = [entry for entry in cleanups if id(entry[3]) in gone]
-        cleanups[:] = [entry for entry in cleanups if id(entry[3]) not in gone]
-        for entry in reversed(closing):
-            await _run_cleanup(entry, exc)
+        closing = [entry for entry in cleanups if entry[4] in gone]
+        cleanups[:] = [entry for entry in cleanups if entry[4] not in gone]
+        await _run_cleanups(closing, exc)
 
-    def _forget(self, gone: set[int]) -> None:
-        # Drop the instances whose ids are in *gone*, and, transitively, the
-        # instances whose recorded dependencies come from a dropped one's key
-        # and layer (erring on the side of rebuilding); *gone* grows to hold
-        # them all.
+    def _forget(self, gone: set[tuple[Any, object]]) -> None:
+        # Drop the services made for the (layer, key)s in *gone*, and,
+        # transitively, those with an instance whose recorded dependencies
+        # include a dropped one (erring on the side of rebuilding); *gone*
+        # grows to hold them all.
         by_layer = self._by_layer
-        gone_where: set[tuple[Any, object]] = set()
         grew = True
         while grew:
             grew = False
             for where, made in by_layer.items():
-                for instance, deps in made:
-                    if id(instance) in gone or any(
-                        (layer, key) in gone_where for key, layer in deps.items()
-                    ):
-                        if id(instance) not in gone or where not in gone_where:
-                            grew = True
-                        gone.add(id(instance))
-                        gone_where.add(where)
-        for where in list(by_layer):
-            kept = [pair for pair in by_layer[where] if id(pair[0]) not in gone]
-            if kept:
-                by_layer[where] = kept
-            else:
-                del by_layer[where]
+                if where not in gone and any(
+                    (layer, key) in gone
+                    for _, deps in made
+                    for key, layer in deps.items()
+                ):
+                    gone.add(where)
+                    grew = True
+        for where in gone:
+            by_layer.pop(where, None)
+        # What is cached for this chain was resolved through this chain.
         instances = self._instances
-        for key in [key for key, value in instances.items() if id(value) in gone]:
-            del instances[key]
+        resolved = self._resolved
+        for key in list(instances):
+            if (resolved[key][0], key) in gone:
+                del instances[key]
 
     # -- pings --------------------------------------------------------------
 
@@ -601,6 +670,23 @@ class Container:
             for _, svc in self._registry.resolved(chain).values()
             if svc.ping is not None
         ]
+
+
+def _unhashable(key: object) -> ServiceNotFoundError:
+    msg = (
+        f"The key {key!r} is not hashable, so no service can be registered "
+        "under it; pass the type (or other hashable key) the service was "
+        "registered under."
+    )
+    return ServiceNotFoundError(msg)
+
+
+def _no_keys(name: str) -> ServiceNotFoundError:
+    msg = (
+        f"{name}() was called without a key; pass the key of each service to "
+        f"get, such as `{name}(Database)`."
+    )
+    return ServiceNotFoundError(msg)
 
 
 def _cycle(svc: RegisteredService) -> FactoryError:
@@ -627,13 +713,39 @@ def _yielded_twice(svc: RegisteredService) -> FactoryError:
     return FactoryError(msg)
 
 
-def _log_cleanup_failure(svc: RegisteredService) -> None:
-    # Only called from except blocks, so the traceback is at hand.
-    log.exception("Cleanup of service %s failed.", key_name(svc.key))  # noqa: LOG004
+def _closed_while_building(svc: RegisteredService) -> ContainerClosedError:
+    msg = (
+        f"The container was closed while {key_name(svc.key)} was being "
+        "built; get it again from the current container."
+    )
+    return ContainerClosedError(msg)
 
 
-def _run_sync_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
-    kind, obj, svc, _ = entry
+def _log_cleanup_failure(svc: RegisteredService, error: BaseException) -> None:
+    log.error("Cleanup of service %s failed.", key_name(svc.key), exc_info=error)
+
+
+def _keep_first(
+    pending: BaseException | None, raised: BaseException | None, entry: _Cleanup
+) -> BaseException | None:
+    # The first BaseException a cleanup raised is raised after the others
+    # have run; any later one would be lost, so it is logged.
+    if raised is None:
+        return pending
+    if pending is None:
+        return raised
+    _log_cleanup_failure(entry[2], raised)
+    return pending
+
+
+def _run_sync_cleanup(
+    entry: _Cleanup, exc: BaseException | None
+) -> BaseException | None:
+    # Run one cleanup. An Exception is logged; a BaseException that is not
+    # one (KeyboardInterrupt, SystemExit, GeneratorExit, CancelledError) is
+    # returned for the caller to raise once every other cleanup has run.
+    # *exc* raised back is how a generator or __exit__ lets it pass: neither.
+    kind, obj, svc, _, _ = entry
     try:
         if kind == _CM:
             obj.__exit__(
@@ -650,23 +762,35 @@ def _run_sync_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
             try:
                 obj.throw(exc)
             except StopIteration:
-                return
+                return None
             obj.close()
             raise _yielded_twice(svc)
     except Exception as e:  # noqa: BLE001 -- a cleanup must not stop the others
         if e is not exc:
-            _log_cleanup_failure(svc)
+            _log_cleanup_failure(svc, e)
+    except BaseException as e:  # noqa: BLE001 -- nor may KeyboardInterrupt & co.
+        if e is not exc:
+            return e
+    return None
 
 
-async def _run_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
-    if entry[0] < _AGEN:
-        _run_sync_cleanup(entry, exc)
-    else:
-        await _run_async_cleanup(entry, exc)
+async def _run_cleanups(entries: list[_Cleanup], exc: BaseException | None) -> None:
+    # Run sync and async cleanups, last in first out; see Container.close().
+    pending: BaseException | None = None
+    for entry in reversed(entries):
+        if entry[0] < _AGEN:
+            raised = _run_sync_cleanup(entry, exc)
+        else:
+            raised = await _run_async_cleanup(entry, exc)
+        pending = _keep_first(pending, raised, entry)
+    if pending is not None:
+        raise pending
 
 
-async def _run_async_cleanup(entry: _Cleanup, exc: BaseException | None) -> None:
-    kind, obj, svc, _ = entry
+async def _run_async_cleanup(
+    entry: _Cleanup, exc: BaseException | None
+) -> BaseException | None:
+    kind, obj, svc, _, _ = entry
     try:
         if kind == _ACM:
             await obj.__aexit__(
@@ -682,7 +806,11 @@ async def _run_async_cleanup(entry: _Cleanup, exc: BaseException | None) -> None
             await _athrow(obj, exc, svc)
     except Exception as e:  # noqa: BLE001 -- a cleanup must not stop the others
         if e is not exc:
-            _log_cleanup_failure(svc)
+            _log_cleanup_failure(svc, e)
+    except BaseException as e:  # noqa: BLE001 -- nor may CancelledError & co.
+        if e is not exc:
+            return e
+    return None
 
 
 async def _athrow(agen: Any, exc: BaseException, svc: RegisteredService) -> None:

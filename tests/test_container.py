@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
+import threading
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response, stream_with_context
 
-from flask_servicecbv import Container
+import flask_servicecbv
+from flask_servicecbv import Container, ServiceView
 from flask_servicecbv._container import ServicePing, _chain_of
 from flask_servicecbv._registry import APP_LAYER, RegisteredService, Registry
 from flask_servicecbv.exceptions import (
@@ -1964,3 +1969,680 @@ class TestServicePing:
         asyncio.run(api_ping.aping())
 
         assert seen == ["api db", "app db", "api db"]
+
+
+# -- whatever ends the context, every cleanup runs --------------------------
+
+ENDINGS = [
+    pytest.param(GeneratorExit, id="GeneratorExit"),
+    pytest.param(KeyboardInterrupt, id="KeyboardInterrupt"),
+    pytest.param(SystemExit, id="SystemExit"),
+    pytest.param(asyncio.CancelledError, id="CancelledError"),
+]
+
+
+def generator_factory(events, name):
+    """
+    A generator factory that records its cleanup, however it is ended.
+    """
+
+    def factory():
+        try:
+            yield name
+        finally:
+            events.append(("closed", name))
+
+    return factory
+
+
+def async_generator_factory(events, name):
+    """
+    An async generator factory that records its cleanup, however it is ended.
+    """
+
+    async def factory():
+        try:
+            yield name
+        finally:
+            events.append(("closed", name))
+
+    return factory
+
+
+def raising_generator(events, name, error):
+    """
+    A generator factory whose cleanup raises *error*.
+    """
+
+    def factory():
+        yield name
+        events.append(("raising", name))
+        raise error
+
+    return factory
+
+
+class TestBaseExceptions:
+    @pytest.mark.parametrize("ending", ENDINGS)
+    def test_close_runs_every_cleanup(self, registry, container, events, ending):
+        """
+        close() with a BaseException that generators raise back (a client hang
+        up, Ctrl-C, sys.exit(), a cancellation) runs every cleanup and raises
+        nothing: the exception propagates from where it ended the context.
+        """
+        register(registry, Database, factory=generator_factory(events, "db"))
+        register(registry, Cache, factory=lambda: FakeCM(events, "cm"))
+        register(registry, Mailer, factory=generator_factory(events, "mailer"))
+        container.get(Database, Cache, Mailer)
+        exc = ending()
+
+        container.close(exc)
+
+        assert events == [
+            ("enter", "cm"),
+            ("closed", "mailer"),
+            ("exit", "cm", ending, exc),
+            ("closed", "db"),
+        ]
+
+    @pytest.mark.parametrize("ending", ENDINGS)
+    def test_aclose_runs_every_cleanup(self, registry, container, events, ending):
+        """
+        aclose() with such an exception runs every sync and async cleanup.
+        """
+        register(registry, Database, factory=generator_factory(events, "db"))
+        register(registry, Cache, factory=async_generator_factory(events, "agen"))
+        register(registry, Mailer, factory=lambda: FakeACM(events, "acm"))
+        register(registry, "last", factory=async_generator_factory(events, "last"))
+        exc = ending()
+
+        async def run():
+            await container.aget(Database, Cache, Mailer, "last")
+            await container.aclose(exc)
+
+        asyncio.run(run())
+
+        assert events == [
+            ("aenter", "acm"),
+            ("closed", "last"),
+            ("aexit", "acm", ending, exc),
+            ("closed", "agen"),
+            ("closed", "db"),
+        ]
+
+    def test_raised_by_cleanup_after_the_others(
+        self, registry, container, events, caplog
+    ):
+        """
+        A cleanup that raises KeyboardInterrupt itself does not stop the
+        others; it is raised once they have all run.
+        """
+        register(registry, Database, factory=generator_factory(events, "db"))
+        register(
+            registry,
+            Cache,
+            factory=raising_generator(events, "cache", KeyboardInterrupt("stop")),
+        )
+        register(registry, Mailer, factory=lambda: FakeCM(events, "cm"))
+        container.get(Database, Cache, Mailer)
+
+        with pytest.raises(KeyboardInterrupt, match="stop"):
+            container.close()
+
+        assert events[1:] == [
+            ("exit", "cm", None, None),
+            ("raising", "cache"),
+            ("closed", "db"),
+        ]
+        assert caplog.records == []
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_later_ones_logged(self, registry, container, events, caplog):
+        """
+        When several cleanups raise such exceptions, the first is raised and
+        the later ones, which would be lost, are logged.
+        """
+        register(
+            registry,
+            Database,
+            factory=raising_generator(events, "db", SystemExit("exit")),
+        )
+        register(
+            registry,
+            Cache,
+            factory=raising_generator(events, "cache", KeyboardInterrupt("stop")),
+        )
+        container.get(Database, Cache)
+
+        with pytest.raises(KeyboardInterrupt, match="stop"):
+            container.close()
+
+        assert [str(e) for e in cleanup_failures(caplog)] == ["exit"]
+        assert events == [("raising", "cache"), ("raising", "db")]
+
+    def test_raised_after_async_warnings(self, registry, container, events):
+        """
+        close() still warns about the async cleanups it skipped before it
+        raises a cleanup's KeyboardInterrupt.
+        """
+        register(
+            registry,
+            Database,
+            factory=raising_generator(events, "db", KeyboardInterrupt("stop")),
+        )
+        register(registry, Cache, factory=lambda: FakeACM(events, "acm"))
+        asyncio.run(container.aget(Database, Cache))
+
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            with pytest.raises(KeyboardInterrupt, match="stop"):
+                container.close()
+
+        assert [str(w.message).split(";")[0] for w in record] == [
+            f"Skipped the async cleanup of {__name__}.Cache"
+        ]
+        assert events == [("aenter", "acm"), ("raising", "db")]
+
+    def test_cancelled_async_cleanup(self, registry, container, events):
+        """
+        An async cleanup that is cancelled does not stop the others; the
+        CancelledError propagates from aclose() once they have run.
+        """
+
+        async def cancelled():
+            yield "cancelled"
+            events.append("cancelling")
+            raise asyncio.CancelledError
+
+        register(registry, Database, factory=generator_factory(events, "db"))
+        register(registry, Cache, factory=cancelled)
+        register(registry, Mailer, factory=async_generator_factory(events, "agen"))
+
+        async def run():
+            await container.aget(Database, Cache, Mailer)
+            with pytest.raises(asyncio.CancelledError):
+                await container.aclose()
+
+        asyncio.run(run())
+
+        assert events == [("closed", "agen"), "cancelling", ("closed", "db")]
+
+    def test_client_hangs_up_during_stream(self, events, caplog):
+        """
+        A client that hangs up during a stream_with_context response ends the
+        app context with GeneratorExit: every service's cleanup still runs,
+        and so do the teardown functions registered before init_app.
+        """
+        app = Flask(__name__)
+
+        @app.teardown_appcontext
+        def registered_before(exc):
+            events.append(("teardown", type(exc)))
+
+        flask_servicecbv.init_app(app)
+        names = ["gen1", "cm1", "gen2", "cm2", "gen3"]
+        for name in names:
+            if name.startswith("gen"):
+                factory = generator_factory(events, name)
+            else:
+                factory = functools.partial(FakeCM, events, name)
+            flask_servicecbv.register_factory(app, name, factory)
+
+        @app.get("/")
+        def stream():
+            def body():
+                # Read in the body: Flask 3.1 has closed the view's container
+                # by now (see TestStreaming).
+                services = flask_servicecbv.get(*names)
+                yield from (f"{service}\n" for service in services)
+
+            return Response(stream_with_context(body()))
+
+        response = app.test_client().get("/", buffered=False)
+        assert next(iter(response.response)) == b"gen1\n"
+        response.close()
+
+        # (Flask 3.1 tears down once before the body too: see TestStreaming.)
+        streamed = events[events.index(("enter", "cm1")) :]
+        hang_up = streamed[3][3]
+        assert isinstance(hang_up, GeneratorExit)
+        assert streamed == [
+            ("enter", "cm1"),
+            ("enter", "cm2"),
+            ("closed", "gen3"),
+            ("exit", "cm2", GeneratorExit, hang_up),
+            ("closed", "gen2"),
+            ("exit", "cm1", GeneratorExit, hang_up),
+            ("closed", "gen1"),
+            ("teardown", GeneratorExit),
+        ]
+        assert caplog.records == []
+
+
+# -- services told apart by registration, not by instance --------------------
+
+
+class TestAsyncHandlerCloses:
+    def test_same_instance_kept(self, registry, container):
+        """
+        Closing the async services leaves alone a sync service whose instance
+        is the same object (None here): it is neither closed nor made again.
+        """
+        calls = []
+
+        def side_effect():
+            calls.append("made")
+            yield None
+            calls.append("closed")
+
+        async def async_side_effect():
+            yield None
+
+        register(registry, "sync", factory=side_effect)
+        register(registry, "async", factory=async_side_effect)
+
+        async def run():
+            await container.aget("sync", "async")
+            await container._aclose_async(None)
+            return container.get("sync")
+
+        assert asyncio.run(run()) is None
+        assert calls == ["made"]
+        container.close()
+        assert calls == ["made", "closed"]
+
+    def test_only_sync_services(self, registry, container, events):
+        """
+        Without async services, the handler's close leaves everything for
+        teardown.
+        """
+        register(registry, Database, factory=generator_factory(events, "db"))
+        db = container.get(Database)
+
+        asyncio.run(container._aclose_async(None))
+
+        assert events == []
+        assert container.get(Database) is db
+
+    def test_shared_singleton(self, registry, container, events):
+        """
+        A sync and an async factory that return one shared object: only the
+        async one's cleanup runs in the handler.
+        """
+        shared = object()
+
+        def sync_factory():
+            yield shared
+            events.append("sync closed")
+
+        async def async_factory():
+            yield shared
+            events.append("async closed")
+
+        register(registry, Database, factory=sync_factory)
+        register(registry, Cache, factory=async_factory)
+
+        async def run():
+            await container.aget(Database, Cache)
+            await container._aclose_async(None)
+
+        asyncio.run(run())
+
+        assert events == ["async closed"]
+        assert container.get(Database) is shared
+        assert events == ["async closed"]
+        container.close()
+        assert events == ["async closed", "sync closed"]
+
+    def test_dependents_closed(self, registry, container, events):
+        """
+        A sync service built on an async one is closed with it, and made
+        again when asked for; an unrelated one stays.
+        """
+
+        def make_report(container):
+            yield Report(container.get(Database))
+            events.append("report closed")
+
+        async def make_database():
+            yield Database()
+            events.append("database closed")
+
+        register(registry, Database, factory=make_database)
+        register(registry, Report, factory=make_report)
+        register(registry, Cache, factory=generator_factory(events, "cache"))
+
+        async def run():
+            await container.aget(Database, Report, Cache)
+            await container._aclose_async(None)
+
+        asyncio.run(run())
+
+        assert events == ["report closed", "database closed"]
+        assert container.get(Cache) == "cache"
+        assert events == ["report closed", "database closed"]
+
+    def test_side_effect_once_per_request(self, events):
+        """
+        In a request with an async handler, a side-effect-only sync generator
+        service read in the handler and again in after_request runs once.
+        """
+        app = flask_servicecbv.init_app(Flask(__name__))
+        calls = []
+
+        def audit():
+            calls.append("audit")
+            yield
+
+        async def session():
+            yield
+
+        flask_servicecbv.register_factory(app, "audit", audit)
+        flask_servicecbv.register_factory(app, "session", session)
+
+        class Handler(ServiceView):
+            async def get(self):
+                await flask_servicecbv.aget("audit", "session")
+                return "ok"
+
+        @app.after_request
+        def after(response):
+            flask_servicecbv.get("audit")
+            return response
+
+        app.add_url_rule("/", view_func=Handler.as_view("handler"))
+        client = app.test_client()
+
+        assert [client.get("/").status_code for _ in range(3)] == [200] * 3
+        assert calls == ["audit"] * 3
+
+
+# -- a close during a sync build ----------------------------------------------
+
+
+class TestClosedDuringSyncBuild:
+    def test_no_closed_instance_back(self, registry, container, events):
+        """
+        A factory that closes the container mid-build: its dependency made
+        before the close does not come back, the service's own cleanup runs at
+        once, and get() tells the caller to get it again.
+        """
+        caches = []
+
+        def make_cache():
+            caches.append(Cache())
+            yield caches[-1]
+            events.append("cache closed")
+
+        def make_database(container):
+            container.get(Cache)
+            container.close()
+            yield Database()
+            events.append("database closed")
+
+        register(registry, Cache, factory=make_cache)
+        register(registry, Database, factory=make_database)
+
+        with pytest.raises(
+            ContainerClosedError,
+            match=r"closed while .*Database was being built; get it again",
+        ):
+            container.get(Database)
+
+        assert events == ["cache closed", "database closed"]
+        assert container.get(Cache) is not caches[0]
+        assert repr(container).endswith("instances=1 cleanups=1>")
+
+    def test_failing_build_after_close(self, registry, container, events):
+        """
+        A factory that fails after a close: what it made since the close is
+        closed, and its own error propagates.
+        """
+
+        def make_database(container):
+            container.close()
+            container.get(Cache)
+            msg = "database down"
+            raise RuntimeError(msg)
+
+        register(registry, Cache, factory=generator_factory(events, "cache"))
+        register(registry, Database, factory=make_database)
+
+        with pytest.raises(RuntimeError, match="database down"):
+            container.get(Database)
+
+        assert events == [("closed", "cache")]
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_nested_build(self, registry, container, events):
+        """
+        A close inside a nested build fails the outer build too, and leaves
+        the container empty.
+        """
+
+        def make_cache(container):
+            container.close()
+            yield Cache()
+            events.append("cache closed")
+
+        register(registry, Cache, factory=make_cache)
+        register(
+            registry, Report, factory=lambda container: Report(container.get(Cache))
+        )
+
+        with pytest.raises(ContainerClosedError, match=r"while .*Cache was"):
+            container.get(Report)
+
+        assert events == ["cache closed"]
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_second_chain(self, registry, container):
+        """
+        A close during the build of an instance for a second chain is handled
+        the same way.
+        """
+        closing = []
+
+        def make_repository(container):
+            repository = Repository(container.get(Database))
+            if closing:
+                container.close()
+            return repository
+
+        register(registry, Repository, factory=make_repository)
+        register(registry, Database, value=Database())
+        register(registry, Database, layer="api", value=Database())
+        container.get(Repository)
+        closing.append(True)
+
+        with pytest.raises(ContainerClosedError, match=r"while .*Repository was"):
+            container.get(Repository, blueprint="api")
+
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
+    def test_second_chain_fails(self, registry, layered):
+        """
+        A failing build for a second chain leaves no mark: asking again
+        builds again.
+        """
+        container = Container(layered)
+        container.get(Repository)
+        calls = []
+
+        def make_database():
+            calls.append("build")
+            msg = "database down"
+            raise RuntimeError(msg)
+
+        register(layered, Database, layer="api", factory=make_database)
+
+        for _ in range(2):
+            with pytest.raises(RuntimeError, match="database down"):
+                container.get(Repository, blueprint="api")
+
+        assert calls == ["build", "build"]
+
+
+# -- keys ------------------------------------------------------------------
+
+
+class TestKeys:
+    @pytest.mark.parametrize(
+        "keys", [([1],), (Database, [1])], ids=["one key", "among keys"]
+    )
+    def test_unhashable_key(self, registry, container, keys):
+        """
+        get() with an unhashable key raises ServiceNotFoundError naming it.
+        """
+        register(registry, Database, factory=Database)
+
+        with pytest.raises(
+            ServiceNotFoundError,
+            match=r"^The key \[1\] is not hashable, so no service can be "
+            r"registered under it; pass the type",
+        ):
+            container.get(*keys)
+
+    def test_unhashable_key_aget(self, container):
+        """
+        aget() with an unhashable key raises ServiceNotFoundError naming it.
+        """
+        with pytest.raises(ServiceNotFoundError, match=r"The key \{\} is not hash"):
+            asyncio.run(container.aget({}))
+
+    def test_no_keys(self, container):
+        """
+        get() without a key raises instead of returning ().
+        """
+        with pytest.raises(
+            ServiceNotFoundError,
+            match=r"^get\(\) was called without a key; pass the key of each "
+            r"service to get, such as `get\(Database\)`\.$",
+        ):
+            container.get()
+
+    def test_no_keys_aget(self, container):
+        """
+        aget() without a key raises instead of returning ().
+        """
+        with pytest.raises(
+            ServiceNotFoundError,
+            match=r"^aget\(\) was called without a key; .* `aget\(Database\)`",
+        ):
+            asyncio.run(container.aget())
+
+
+# -- threads sharing one app context ---------------------------------------
+
+THREADS = 8
+GETS = 20
+
+
+def slow_services(registry, calls):
+    """
+    Register a Database and a Repository on it, each taking a while to build.
+    """
+
+    def make_database():
+        calls.append("database")
+        time.sleep(0.01)
+        return Database()
+
+    def make_repository(container):
+        calls.append("repository")
+        time.sleep(0.01)
+        return Repository(container.get(Database))
+
+    register(registry, Database, factory=make_database)
+    register(registry, Repository, factory=make_repository)
+
+
+def getter(get, barrier):
+    """
+    A thread's work: wait for the others, then get both services GETS times.
+    """
+
+    def work(i):
+        barrier.wait()
+        return [get(Repository if (i + n) % 2 else Database) for n in range(GETS)]
+
+    return work
+
+
+class TestThreads:
+    def test_build_once(self, registry, container):
+        """
+        Threads sharing a container that ask for a service another thread is
+        building wait for it: each service is built once, all threads get the
+        same instances, and no false cycle is reported.
+        """
+        calls = []
+        slow_services(registry, calls)
+        work = getter(container.get, threading.Barrier(THREADS, timeout=10))
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = list(pool.map(work, range(THREADS), timeout=30))
+
+        assert sorted(calls) == ["database", "repository"]
+        got = {id(service) for result in results for service in result}
+        assert got == {id(container.get(Database)), id(container.get(Repository))}
+        assert container.get(Repository).db is container.get(Database)
+
+    def test_to_thread(self):
+        """
+        asyncio.to_thread() shares the request's app context, and so its
+        container, with the handler: get() from several such threads builds
+        each service once.
+        """
+        app = flask_servicecbv.init_app(Flask(__name__))
+        calls = []
+        slow_services(app.extensions["servicecbv"], calls)
+        work = getter(flask_servicecbv.get, threading.Barrier(THREADS, timeout=10))
+
+        async def handler():
+            # The default executor may have fewer workers than the barrier.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(THREADS))
+            return await asyncio.wait_for(
+                asyncio.gather(*(asyncio.to_thread(work, i) for i in range(THREADS))),
+                30,
+            )
+
+        with app.test_request_context():
+            results = asyncio.run(handler())
+            database, repository = flask_servicecbv.get(Database, Repository)
+
+        assert sorted(calls) == ["database", "repository"]
+        got = {id(service) for result in results for service in result}
+        assert got == {id(database), id(repository)}
+
+    def test_failed_build_tried_again(self, registry, container):
+        """
+        A thread waiting for a build that fails builds the service itself.
+        """
+        calls = []
+        started = threading.Event()
+
+        def make_database():
+            calls.append("build")
+            if len(calls) == 1:
+                started.set()
+                time.sleep(0.05)
+                msg = "database down"
+                raise RuntimeError(msg)
+            return Database()
+
+        register(registry, Database, factory=make_database)
+
+        def first():
+            with pytest.raises(RuntimeError, match="database down"):
+                container.get(Database)
+
+        with ThreadPoolExecutor(2) as pool:
+            failing = pool.submit(first)
+            assert started.wait(10)
+            second = pool.submit(container.get, Database)
+            failing.result(timeout=10)
+            db = second.result(timeout=10)
+
+        assert calls == ["build", "build"]
+        assert container.get(Database) is db
