@@ -16,6 +16,7 @@ __all__ = [
     "FactoryError",
     "NoAppContextError",
     "NotInitializedError",
+    "OpenAPIError",
     "RegistrationError",
     "RequestBodyError",
     "RequestValidationError",
@@ -178,3 +179,11 @@ class UnsupportedContentTypeError(ServiceCBVError, UnsupportedMediaType):
         name = "Accept-Patch" if method == "PATCH" else "Accept-Post"
         headers.append((name, ", ".join(self.accepted)))
         return headers
+
+
+class OpenAPIError(ServiceCBVError, RuntimeError):
+    """
+    Raised when the OpenAPI document cannot be built or served as configured:
+    apispec is not installed, or the docs page is asked for without the
+    document.
+    """

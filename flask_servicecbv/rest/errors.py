@@ -108,6 +108,8 @@ def _handler(*, problem: bool) -> Any:
                 response.headers.add(name, value)
         return response
 
+    # What the API description documents as the error bodies' media type.
+    handle.__servicecbv_problem__ = problem  # type: ignore[attr-defined]
     return handle
 
 
