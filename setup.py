@@ -26,6 +26,10 @@ setup(
         "Werkzeug>=3.0",
         "marshmallow>=4.0",
     ],
+    extras_require={
+        # The OpenAPI document of the REST views.
+        "openapi": ["apispec>=6.6"],
+    },
     classifiers=[
         "Development Status :: 3 - Alpha",
         "Environment :: Web Environment",
