@@ -440,6 +440,11 @@ def _compile(cls: type[RestMixin]) -> None:  # noqa: C901 -- one pass, in order
                 )
             continue
         _check_inputs(cls, name, inputs)
+        if declared is None:
+            # A plain method that a class-level declaration compiles: keep it,
+            # since its handler replaces it, for the class's next compile (a
+            # second class decorator) and for its subclasses.
+            cls.__dict__[_OWN][name] = _Declared(func)
         plan = Plan(tuple(inputs), output, name)
         plans[name] = plan
         handler = _handler(cls, func, plan)
