@@ -87,10 +87,11 @@ def _from_headers(schema: Schema, unknown: Unknown) -> Callable[[], dict[str, An
 
     def read_all() -> dict[str, Any]:
         headers = request.headers
-        return {
-            spelling.get(name.lower(), name): value(headers, name)
-            for name in dict.fromkeys(headers.keys())
-        }
+        loaded: dict[str, Any] = {}
+        for name in dict.fromkeys(headers.keys()):
+            key = spelling.get(name.lower(), name)
+            loaded[key] = headers.getlist(name) if key in lists else headers[name]
+        return loaded
 
     return read_all
 
