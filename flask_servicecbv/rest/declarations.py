@@ -410,7 +410,7 @@ def _check_inputs(cls: type, name: str, inputs: list[Input]) -> None:
         raise RestDeclarationError(msg)
 
 
-def _compile(cls: type[RestMixin]) -> None:  # noqa: C901 -- one pass, in order
+def _compile(cls: type[RestMixin]) -> None:  # noqa: C901, PLR0912 -- one pass, in order
     cls_decl = None
     for klass in cls.__mro__:
         cls_decl = klass.__dict__.get("_servicecbv_class_decl")
