@@ -44,8 +44,23 @@ _CONTAINER_ANNOTATIONS = frozenset(
 _CONTAINER_PARAM_NAMES = frozenset({"container", "svcs_container"})
 
 
+class Sentinel:
+    """
+    A default that means "not given", with a repr that reads well in
+    signatures and in ``help()``.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
 # The default of RegisteredService(factory=...): a ready value is registered.
-_NO_FACTORY: Any = object()
+NO_FACTORY: Any = Sentinel("NO_FACTORY")
 
 
 def key_name(key: object) -> str:
@@ -218,7 +233,7 @@ class RegisteredService:
         self,
         key: object,
         *,
-        factory: object = _NO_FACTORY,
+        factory: object = NO_FACTORY,
         value: object = None,
         enter: bool,
         ping: object,
@@ -244,13 +259,11 @@ class RegisteredService:
         self.key = key
         # A ready value is entered only if it is a context manager; deciding it
         # here keeps the container from asking an impostor.
-        self.enter = enter and (
-            factory is not _NO_FACTORY or _is_context_manager(value)
-        )
+        self.enter = enter and (factory is not NO_FACTORY or _is_context_manager(value))
         self.ping: Callable[..., object] | None = ping
         self.on_registry_close: Callable[[], object] | None = on_registry_close
         self.value = value
-        if factory is _NO_FACTORY:
+        if factory is NO_FACTORY:
             self.factory: Callable[..., object] | None = None
             self.kind = VALUE
             self.takes_container = False

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["APP_SERVICES", "Service", "configure_services"]
 
-#: The key of ``app.config["SERVICES"]`` whose services go to the app layer.
-APP_SERVICES: Final = "__app__"
+#: The key of ``app.config["SERVICES"]`` whose services go to the app layer
+#: rather than to a blueprint's: ``"__app__"``.
+APP_SERVICES: Final[str] = "__app__"
 
 
 class Service:

@@ -19,7 +19,14 @@ from ._context import (
     _current_registry,
     _registry_of,
 )
-from ._registry import APP_LAYER, RegisteredService, Registry, check_blueprint
+from ._registry import (
+    APP_LAYER,
+    RegisteredService,
+    Registry,
+    Sentinel,
+    chain_for,
+    check_blueprint,
+)
 from .cli import services_cli
 from .config import configure_services
 from .exceptions import NoAppContextError, RegistrationError
@@ -27,6 +34,7 @@ from .exceptions import NoAppContextError, RegistrationError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from flask.ctx import AppContext
     from flask.sansio.app import App
     from flask.sansio.blueprints import BlueprintSetupState
 
@@ -408,15 +416,42 @@ async def aclose_registry(app: Flask) -> None:
 
 # -- tests -----------------------------------------------------------------
 
+#: The default *ping* of :func:`overwrite_factory`, :func:`overwrite_value` and
+#: :func:`override`: keep the ping of the registration being replaced.
+KEEP: Final[Any] = Sentinel("KEEP")
 
-def _replace(blueprint: str | None, svc: RegisteredService | None, key: object) -> None:
+# The default value= of override(): none given, a factory= must be.
+UNSET: Final[Any] = Sentinel("UNSET")
+
+
+def _replaced(blueprint: str | None) -> tuple[AppContext, Registry]:
+    # The app context and registry that an overwrite changes, once checked.
     ctx = _cv_app.get(None)
     if ctx is None:
         raise NoAppContextError(_NO_APP_CONTEXT)
-    app = ctx.app
     if blueprint is not None:
-        check_blueprint(app.blueprints, blueprint)
-    reg = _registry_of(app)
+        check_blueprint(ctx.app.blueprints, blueprint)
+    return ctx, _registry_of(ctx.app)
+
+
+def _kept_ping(
+    reg: Registry, blueprint: str | None, key: object, ping: Callable[..., Any] | None
+) -> Callable[..., Any] | None:
+    # KEEP: the ping of what the layer's chain resolves the key to now, which
+    # the new registration shadows (the layer's own, or an outer layer's).
+    if ping is not KEEP:
+        return ping
+    found = reg.resolved(chain_for(blueprint)).get(key)
+    return None if found is None else found[1].ping
+
+
+def _replace(
+    ctx: AppContext,
+    reg: Registry,
+    blueprint: str | None,
+    key: object,
+    svc: RegisteredService | None,
+) -> None:
     if svc is None:
         reg.unregister(blueprint, key)
     else:
@@ -432,7 +467,7 @@ def overwrite_factory(
     *,
     blueprint: str | None = None,
     enter: bool = True,
-    ping: Callable[..., Any] | None = None,
+    ping: Callable[..., Any] | None = KEEP,
     on_registry_close: Callable[[], Any] | None = None,
 ) -> None:
     """
@@ -441,18 +476,38 @@ def overwrite_factory(
     container, running its cleanups.
 
     Meant for tests; must run in an app context.
+
+    Args:
+        key: The key to replace.
+
+        factory: The new factory, as for :func:`register_factory`.
+
+        blueprint:
+            The full dotted name of a registered blueprint, to replace the
+            key in its layer instead of the app's.
+
+        enter: As for :func:`register_factory`.
+
+        ping:
+            By default (``KEEP``) the replacement keeps the ping of the
+            registration it replaces, so that a health check pings the fake;
+            give a callable to replace it (``ping=lambda db: db.ping()`` calls
+            the fake's own method), or ``None`` to drop it.
+
+        on_registry_close:
+            Added to the callbacks that :func:`close_registry` runs; the
+            replaced registration's callback still runs too, since what it
+            closes was created at startup.
     """
-    _replace(
-        blueprint,
-        RegisteredService(
-            key,
-            factory=factory,
-            enter=enter,
-            ping=ping,
-            on_registry_close=on_registry_close,
-        ),
+    ctx, reg = _replaced(blueprint)
+    svc = RegisteredService(
         key,
+        factory=factory,
+        enter=enter,
+        ping=_kept_ping(reg, blueprint, key, ping),
+        on_registry_close=on_registry_close,
     )
+    _replace(ctx, reg, blueprint, key, svc)
 
 
 def overwrite_value(
@@ -461,7 +516,7 @@ def overwrite_value(
     *,
     blueprint: str | None = None,
     enter: bool = True,
-    ping: Callable[..., Any] | None = None,
+    ping: Callable[..., Any] | None = KEEP,
     on_registry_close: Callable[[], Any] | None = None,
 ) -> None:
     """
@@ -469,32 +524,29 @@ def overwrite_value(
 
     As in ``svcs.flask``, *enter* defaults to ``True`` here (unlike
     :func:`register_value`): a fake that is a context manager is entered.
+    Whether it is one is decided by its type, as the ``with`` statement does,
+    so a ``Mock(spec_set=Real)`` is handed out as it is.
     """
-    _replace(
-        blueprint,
-        RegisteredService(
-            key,
-            value=value,
-            enter=enter,
-            ping=ping,
-            on_registry_close=on_registry_close,
-        ),
+    ctx, reg = _replaced(blueprint)
+    svc = RegisteredService(
         key,
+        value=value,
+        enter=enter,
+        ping=_kept_ping(reg, blueprint, key, ping),
+        on_registry_close=on_registry_close,
     )
-
-
-_UNSET: Final = object()
+    _replace(ctx, reg, blueprint, key, svc)
 
 
 @contextmanager
 def override(
     key: object,
     *,
-    value: object = _UNSET,
+    value: object = UNSET,
     factory: Callable[..., Any] | None = None,
     blueprint: str | None = None,
     enter: bool | None = None,
-    ping: Callable[..., Any] | None = None,
+    ping: Callable[..., Any] | None = KEEP,
 ) -> Iterator[None]:
     """
     Replace the registration of *key* for the duration of a ``with`` block,
@@ -502,12 +554,16 @@ def override(
 
     Give exactly one of *value* and *factory*; *blueprint* picks a
     blueprint's layer instead of the app's.
+    *ping* is kept from the replaced registration unless given, as in
+    :func:`overwrite_factory`.
     The current container is reset on entry and on exit.
     Must run in an app context.
     """
-    if (value is _UNSET) == (factory is None):
+    if (value is UNSET) == (factory is None):
         msg = f"Give override({key!r}) exactly one of value= and factory=."
         raise RegistrationError(msg)
+    ctx, reg = _replaced(blueprint)
+    ping = _kept_ping(reg, blueprint, key, ping)
     new = (
         RegisteredService(
             key, value=value, enter=bool(enter), ping=ping, on_registry_close=None
@@ -521,9 +577,9 @@ def override(
             on_registry_close=None,
         )
     )
-    previous = _current_registry().lookup(blueprint, key)
-    _replace(blueprint, new, key)
+    previous = reg.lookup(blueprint, key)
+    _replace(ctx, reg, blueprint, key, new)
     try:
         yield
     finally:
-        _replace(blueprint, previous, key)
+        _replace(ctx, reg, blueprint, key, previous)

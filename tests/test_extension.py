@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import functools
+import inspect
 import itertools
 import logging
 import re
@@ -21,6 +23,7 @@ from flask.views import MethodView
 
 import flask_servicecbv
 from flask_servicecbv import (
+    RegisteredService,
     Registry,
     ServiceCBV,
     ServiceCBVError,
@@ -851,9 +854,12 @@ class TestOverwrite:
         """
         seen = []
         app.add_url_rule("/", view_func=lambda: seen.append(get(Session)) or "ok")
+        real = Session()
+        register_value(app, Session, real, enter=True)
         fake = Mock(spec_set=Session)
 
         with app.app_context():
+            assert get(Session) is real
             overwrite_value(Session, fake)
             assert get(Session) is fake
         assert client.get("/").text == "ok"
@@ -1057,6 +1063,172 @@ class TestPings:
             assert [p.name for p in get_pings()] == [full_name(Database)]
             names = {p.name for p in get_pings(blueprint="api")}
             assert names == {full_name(Database), full_name(Cache)}
+
+
+class TestSignatures:
+    @pytest.mark.parametrize(
+        ("function", "shown"),
+        [
+            (overwrite_factory, "ping: 'Callable[..., Any] | None' = KEEP"),
+            (overwrite_value, "ping: 'Callable[..., Any] | None' = KEEP"),
+            (override, "value: 'object' = UNSET"),
+            (RegisteredService, "factory: 'object' = NO_FACTORY"),
+        ],
+    )
+    def test_defaults_read_well(self, function, shown):
+        """
+        Sentinel defaults show by name in signatures and help(), not as
+        <object object at 0x...>.
+        """
+        assert shown in str(inspect.signature(function))
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            name
+            for name in flask_servicecbv.__all__
+            if inspect.isfunction(getattr(flask_servicecbv, name))
+            or inspect.isclass(getattr(flask_servicecbv, name))
+        ],
+    )
+    def test_no_bare_object_defaults(self, name):
+        """
+        No public function or class has a default that shows as a bare
+        object().
+        """
+        try:
+            signature = str(inspect.signature(getattr(flask_servicecbv, name)))
+        except ValueError:  # exceptions: a builtin signature
+            return
+        assert "object at 0x" not in signature
+
+
+class TestOverwritePing:
+    """
+    The overwrite functions keep the replaced registration's ping unless
+    given one; ping=None drops it.
+    """
+
+    @staticmethod
+    def failing_ping(db):
+        raise ConnectionError(db.name)
+
+    @staticmethod
+    def ping_result(each):
+        try:
+            each.ping()
+        except ConnectionError as e:
+            return f"failing {e}"
+        return "ok"
+
+    def ping_results(self):
+        return {each.name: self.ping_result(each) for each in get_pings()}
+
+    @pytest.fixture(name="use")
+    def _use(self, request):
+        """
+        Swap Database for a fake by *request.param*: use(stack, fake, **kw),
+        where *stack* is an ExitStack that ends override()'s block.
+        """
+        return {
+            "overwrite_value": lambda _, fake, **kw: overwrite_value(
+                Database, fake, **kw
+            ),
+            "overwrite_factory": lambda _, fake, **kw: overwrite_factory(
+                Database, lambda: fake, **kw
+            ),
+            "override": lambda stack, fake, **kw: stack.enter_context(
+                override(Database, value=fake, **kw)
+            ),
+        }[request.param]
+
+    WAYS = ["overwrite_value", "overwrite_factory", "override"]
+
+    @pytest.mark.parametrize("use", WAYS, indirect=True)
+    def test_kept_by_default(self, app, use):
+        """
+        A fake that fails the original ping makes the health check fail.
+        """
+        register_value(app, Database, Database("real"), ping=self.failing_ping)
+
+        with app.app_context(), contextlib.ExitStack() as stack:
+            assert self.ping_results() == {full_name(Database): "failing real"}
+            use(stack, Database("fake"))
+            assert self.ping_results() == {full_name(Database): "failing fake"}
+
+    @pytest.mark.parametrize("use", WAYS, indirect=True)
+    def test_replaced(self, app, use):
+        """
+        A ping given to the overwrite replaces the original one.
+        """
+        register_value(app, Database, Database("real"), ping=len)
+
+        with app.app_context(), contextlib.ExitStack() as stack:
+            use(stack, Database("fake"), ping=self.failing_ping)
+            assert self.ping_results() == {full_name(Database): "failing fake"}
+
+    @pytest.mark.parametrize("use", WAYS, indirect=True)
+    def test_dropped(self, app, use):
+        """
+        ping=None drops the original ping: the fake is not pinged.
+        """
+        register_value(app, Database, Database("real"), ping=self.failing_ping)
+
+        with app.app_context(), contextlib.ExitStack() as stack:
+            use(stack, Database("fake"), ping=None)
+            assert get_pings() == []
+
+    def test_kept_from_outer_layer(self, app, api):
+        """
+        Overwriting in a blueprint's layer keeps the ping of the registration
+        that the blueprint saw, the app's.
+        """
+        register_value(app, Database, Database("real"), ping=self.failing_ping)
+        app.register_blueprint(api)
+
+        with app.test_request_context("/api/db"):
+            overwrite_value(Database, Database("fake"), blueprint="api")
+            assert self.ping_results() == {full_name(Database): "failing fake"}
+
+    def test_nothing_to_keep(self, app_ctx):
+        """
+        A key without a registration has no ping to keep.
+        """
+        overwrite_value(Database, Database("fake"))
+
+        assert get_pings() == []
+
+    def test_override_restores_ping(self, app):
+        """
+        Leaving override() restores the original registration, its ping too.
+        """
+        register_value(app, Database, Database("real"), ping=bool)
+
+        with app.app_context():
+            with override(Database, value=Database("fake"), ping=None):
+                assert get_pings() == []
+            assert self.ping_results() == {full_name(Database): "ok"}
+
+    def test_original_registry_close_still_runs(self, app):
+        """
+        As in svcs, an overwrite does not drop the replaced registration's
+        on_registry_close: what it closes was created at startup. It runs
+        once, with the overwrite's own.
+        """
+        closed = []
+        register_value(
+            app, Database, Database(), on_registry_close=lambda: closed.append("real")
+        )
+
+        with app.app_context():
+            overwrite_value(
+                Database, Database(), on_registry_close=lambda: closed.append("fake")
+            )
+            with override(Database, value=Database()):
+                pass
+        close_registry(app)
+
+        assert closed == ["fake", "real"]
 
 
 class TestCloseRegistry:
