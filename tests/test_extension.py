@@ -6,10 +6,12 @@ import ast
 import asyncio
 import contextlib
 import functools
+import importlib.util
 import inspect
 import itertools
 import logging
 import re
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1101,6 +1103,26 @@ class TestSignatures:
         except ValueError:  # exceptions: a builtin signature
             return
         assert "object at 0x" not in signature
+
+
+class TestTypeCheck:
+    def test_overwrite_check_runs(self, app_ctx, monkeypatch):
+        """
+        The module that mypy checks for the overwrite functions' ping= runs.
+        """
+        path = Path(__file__).parent / "type_check" / "check_overwrite.py"
+        spec = importlib.util.spec_from_file_location("check_overwrite", path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, "check_overwrite", module)
+        spec.loader.exec_module(module)
+
+        db = module.swap()
+
+        assert isinstance(db, Mock)
+        # override() restored the overwrite_factory() that dropped the ping.
+        assert get_pings() == []
+        db.ping.assert_not_called()
+        module.Database().ping()
 
 
 class TestOverwritePing:
