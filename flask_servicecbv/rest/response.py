@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask.globals import _cv_app, _cv_request
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from flask_servicecbv.exceptions import RestDeclarationError
@@ -79,7 +80,7 @@ def _unpack(rv: tuple[Any, ...], status: int) -> tuple[Any, int, Any]:
     if len(rv) == 2:  # noqa: PLR2004
         if isinstance(rv[1], int):
             return rv[0], rv[1], None
-        if isinstance(rv[1], Mapping | list):
+        if isinstance(rv[1], Mapping | list | Headers):
             return rv[0], status, rv[1]
     msg = (
         f"A view returned a tuple of {len(rv)} items; return data, (data, "
