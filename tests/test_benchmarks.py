@@ -97,3 +97,42 @@ class TestBenchmarks:
         assert result.stdout == ""
         assert result.stderr.startswith("FAILED: g: ")
         assert re.search(message, result.stderr), result.stderr
+
+
+class TestBenchImport:
+    def test_tiny_run(self):
+        """
+        A tiny run of bench_import exits 0, reports the import's cost, and
+        finds that importing the package does not load asyncio.
+        """
+        result = _python(
+            "benchmarks/bench_import.py", "--repeat", "1", "--max-ms", "1e6", "--json"
+        )
+
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert 0 < out["results"]["own_median_ms"] < 1e6
+        assert math.isfinite(out["results"]["ratio"])
+        assert "flask_servicecbv._container" in out["samples"]["loaded"]
+        assert "asyncio" not in out["samples"]["loaded"]
+        assert out["samples"]["heaviest"]
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--max-ms", "0"], r"took \d+\.\d ms \(median\) .* budget of 0 ms\.$"),
+            (["--import", "asyncio"], r"loaded asyncio, which it must not\.$"),
+            (["--import", "no_such_module"], r"exited with 1: ModuleNotFoundError"),
+        ],
+        ids=["over-budget", "asyncio", "broken-import"],
+    )
+    def test_failing_run(self, args, message):
+        """
+        An import over the budget, one that loads asyncio, or one that fails
+        makes the run exit 1 with a FAILED line.
+        """
+        result = _python("benchmarks/bench_import.py", "--repeat", "1", *args)
+
+        assert result.returncode == 1
+        assert result.stderr.startswith("FAILED: ")
+        assert re.search(message, result.stderr.strip()), result.stderr

@@ -4,6 +4,8 @@ import asyncio
 import functools
 import logging
 import re
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -2646,3 +2648,32 @@ class TestThreads:
 
         assert calls == ["build", "build"]
         assert container.get(Database) is db
+
+
+class TestImport:
+    def test_asyncio_not_imported(self):
+        """
+        Neither importing the package nor a request with sync services loads
+        asyncio, which only async services need.
+        """
+        script = (
+            "import sys\n"
+            "from flask import Flask\n"
+            "import flask_servicecbv\n"
+            "imported = 'asyncio' in sys.modules\n"
+            "app = flask_servicecbv.init_app(Flask('a'))\n"
+            "flask_servicecbv.register_value(app, 'db', 'database')\n"
+            "with app.test_request_context():\n"
+            "    flask_servicecbv.get('db')\n"
+            "print(imported, 'asyncio' in sys.modules)\n"
+        )
+        result = subprocess.run(  # noqa: S603 -- our own interpreter and script
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "False False\n"
