@@ -177,8 +177,8 @@ class TestCheck:
 
         assert result.exit_code == 0
         assert result.stdout == (
-            "Checked 2 service attributes of 1 view with services: all resolve "
-            "(views without services are not checked).\n"
+            "Checked 2 service attributes of 1 view with services: all resolve.\n"
+            "Views without services are not checked.\n"
         )
         assert result.stderr == ""
 
@@ -201,8 +201,8 @@ class TestCheck:
 
         assert result.exit_code == 0
         assert result.output == (
-            "Checked 2 service attributes of 2 views with services: all resolve "
-            "(views without services are not checked).\n"
+            "Checked 2 service attributes of 2 views with services: all resolve.\n"
+            "Views without services are not checked.\n"
         )
 
     def test_no_views(self, app):
@@ -213,8 +213,8 @@ class TestCheck:
 
         assert result.exit_code == 0
         assert result.output == (
-            "Checked 0 service attributes of 0 views with services: all resolve "
-            "(views without services are not checked).\n"
+            "Checked 0 service attributes of 0 views with services: all resolve.\n"
+            "Views without services are not checked.\n"
         )
 
     def test_unused_layer_warning(self, app):
