@@ -360,8 +360,13 @@ class CreateMixin(_GenericMixin):
             if isinstance(item, Mapping)
             else getattr(item, self.ID_FIELD)
         )
-        if self.ITEM_ENDPOINT is not None:
-            return url_for(self.ITEM_ENDPOINT, **{self.LOOKUP: item_id})
+        endpoint = self.ITEM_ENDPOINT
+        if endpoint is not None:
+            # The item view names its URL variable: use its LOOKUP.
+            full = f"{request.blueprint}{endpoint}" if endpoint[:1] == "." else endpoint
+            view = _cv_app.get().app.view_functions.get(full)
+            lookup = getattr(getattr(view, "view_class", None), "LOOKUP", self.LOOKUP)
+            return url_for(endpoint, **{lookup: item_id})
         return f"{request.script_root}{request.path.rstrip('/')}/{item_id}"
 
     @_generic(
