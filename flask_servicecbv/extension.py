@@ -489,7 +489,7 @@ def overwrite_factory(
         enter: As for :func:`register_factory`.
 
         ping:
-            By default (``KEEP``) the replacement keeps the ping of the
+            When left out, the replacement keeps the ping of the
             registration it replaces, so that a health check pings the fake;
             give a callable to replace it (``ping=lambda db: db.ping()`` calls
             the fake's own method), or ``None`` to drop it.
