@@ -141,17 +141,24 @@ def _takes_container(factory: Callable[..., object]) -> bool:
     ).startswith(("flask_servicecbv", "svcs"))
 
 
-def _is_context_manager(value: object) -> bool:
+def is_context_manager(value: object) -> bool:
     """
-    Whether *value* can be entered, judged as the ``with`` statement does: by
-    the methods of its type, not by ``isinstance``, which a
+    Whether *value* can be entered with ``with``, judged as that statement
+    does: by the methods of its type, not by ``isinstance``, which a
     ``Mock(spec_set=Real)`` answers for ``Real`` although it has no
     ``__enter__``.
     """
     cls = type(value)
-    return (hasattr(cls, "__enter__") and hasattr(cls, "__exit__")) or (
-        hasattr(cls, "__aenter__") and hasattr(cls, "__aexit__")
-    )
+    return hasattr(cls, "__enter__") and hasattr(cls, "__exit__")
+
+
+def is_async_context_manager(value: object) -> bool:
+    """
+    Whether *value* can be entered with ``async with``, judged by its type
+    as :func:`is_context_manager` does.
+    """
+    cls = type(value)
+    return hasattr(cls, "__aenter__") and hasattr(cls, "__aexit__")
 
 
 def _code_of(factory: Callable[..., object]) -> object:
@@ -259,7 +266,11 @@ class RegisteredService:
         self.key = key
         # A ready value is entered only if it is a context manager; deciding it
         # here keeps the container from asking an impostor.
-        self.enter = enter and (factory is not NO_FACTORY or _is_context_manager(value))
+        self.enter = enter and (
+            factory is not NO_FACTORY
+            or is_context_manager(value)
+            or is_async_context_manager(value)
+        )
         self.ping: Callable[..., object] | None = ping
         self.on_registry_close: Callable[[], object] | None = on_registry_close
         self.value = value

@@ -5,6 +5,7 @@ import inspect
 import logging
 import threading
 from typing import TYPE_CHECKING, Annotated, NewType
+from unittest.mock import MagicMock, Mock, create_autospec
 
 import pytest
 
@@ -20,6 +21,8 @@ from flask_servicecbv._registry import (
     RegisteredService,
     Registry,
     chain_for,
+    is_async_context_manager,
+    is_context_manager,
     key_name,
     layer_name,
 )
@@ -593,6 +596,81 @@ class TestRegisteredServiceErrors:
         """
         with pytest.raises(ValueError, match="not hashable"):
             service({}, value=1)
+
+
+class TestContextManagerCheck:
+    class Sync:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            pass
+
+    class Async:
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc_info):
+            pass
+
+    class EnterOnly:
+        def __enter__(self):
+            """
+            Never called: it has no __exit__.
+            """
+
+    @pytest.mark.parametrize(
+        ("value", "sync", "is_async"),
+        [
+            (Sync(), True, False),
+            (Async(), False, True),
+            (EnterOnly(), False, False),
+            (Mock(spec_set=Sync), False, False),
+            (Mock(spec_set=Async), False, False),
+            (create_autospec(Sync, instance=True), True, False),
+            (MagicMock(), True, True),
+        ],
+        ids=[
+            "sync",
+            "async",
+            "enter_only",
+            "mock_sync",
+            "mock_async",
+            "autospec",
+            "magic",
+        ],
+    )
+    def test_judged_by_type(self, value, sync, is_async):
+        """
+        A value is a (async) context manager when its type has both methods,
+        whatever isinstance() says of a mock's __class__.
+        """
+        assert is_context_manager(value) is sync
+        assert is_async_context_manager(value) is is_async
+
+    @pytest.mark.parametrize(
+        ("value", "enter"),
+        [(Sync(), True), (Async(), True), (Mock(spec_set=Sync), False)],
+        ids=["sync", "async", "mock"],
+    )
+    def test_value_entered_only_if_context_manager(self, value, enter):
+        """
+        A value registered with enter=True is only entered if it can be.
+        """
+        assert service(value=value, enter=True).enter is enter
+
+    def test_context_managers_work(self):
+        """
+        The context managers above are real ones.
+        """
+
+        async def run():
+            async with self.Async() as entered:
+                return entered
+
+        with self.Sync() as entered:
+            assert isinstance(entered, self.Sync)
+        assert isinstance(asyncio.run(run()), self.Async)
 
 
 class TestRegisteredServicePing:
