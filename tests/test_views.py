@@ -30,13 +30,13 @@ from flask_servicecbv import (
     register_factory,
     register_value,
 )
+from flask_servicecbv._context import _G_KEY
 from flask_servicecbv.exceptions import (
     AsyncServiceError,
     NoAppContextError,
     ServiceAttributeError,
     ServiceDeclarationError,
 )
-from flask_servicecbv._context import _G_KEY
 
 # -- keys and helpers --------------------------------------------------------
 
