@@ -136,3 +136,84 @@ class TestBenchImport:
         assert result.returncode == 1
         assert result.stderr.startswith("FAILED: ")
         assert re.search(message, result.stderr.strip()), result.stderr
+
+
+# Runs bench_rest after changing its targets or its expected responses.
+_RUN_REST = """
+import sys
+sys.path.insert(0, "benchmarks")
+import bench_rest
+{change}
+sys.exit(bench_rest.main(sys.argv[1:]))
+"""
+
+# Every target met whatever the times, or none.
+_ANY_TIME = "bench_rest.TARGETS = [(*t[:2], 1e9, True) for t in bench_rest.TARGETS]"
+_NO_TIME = "bench_rest.TARGETS = [(*t[:2], 0.0, False) for t in bench_rest.TARGETS]"
+
+
+class TestBenchRest:
+    def test_tiny_run(self):
+        """
+        A tiny run with its targets met exits 0 and reports a time for each
+        operation of every framework, or why the framework was skipped.
+        """
+        result = _python("-c", _RUN_REST.format(change=_ANY_TIME), *TINY_RUN, "--json")
+
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        rows = out["results"]
+        ran = {row["variant"] for row in rows}
+        assert {"hand", "ours", "baseline"} <= ran
+        assert ran | set(out["skipped"]) == {
+            "hand",
+            "hand-full",
+            "ours",
+            "smorest",
+            "apiflask",
+            "baseline",
+        }
+        assert all(out["skipped"].values())
+        assert len(rows) == 2 * len(ran)
+        for row in rows:
+            assert math.isfinite(row["best_us"])
+            assert row["best_us"] > 0
+        assert all(target["met"] is not False for target in out["targets"])
+
+    def test_missed_target_fails(self):
+        """
+        A missed target makes the run exit 1 with a FAILED line naming it,
+        after printing the results.
+        """
+        result = _python("-c", _RUN_REST.format(change=_NO_TIME), *TINY_RUN, "--json")
+
+        assert result.returncode == 1
+        assert json.loads(result.stdout)["results"]
+        assert re.match(
+            r"FAILED: targets missed: create ours vs hand, ", result.stderr
+        ), result.stderr
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            (
+                "bench_rest.PAYLOAD = {**bench_rest.PAYLOAD, 'year': 0}",
+                r"^FAILED: hand: POST /api/books got 201 CREATED .*'year': 0,",
+            ),
+            (
+                "bench_rest.STORED = {**bench_rest.STORED, 'year': 0}",
+                r"^FAILED: hand: GET /api/books/1 got 200 OK .*'year': 0,",
+            ),
+        ],
+        ids=["create", "retrieve"],
+    )
+    def test_broken_run_fails(self, change, message):
+        """
+        A framework that answers a body other than the expected item makes
+        the run fail with a message, and print no results.
+        """
+        result = _python("-c", _RUN_REST.format(change=change), *TINY_RUN)
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert re.search(message, result.stderr), result.stderr
