@@ -337,7 +337,7 @@ class Registry:
         A copy of the layers and their registrations, by layer name (``None``
         for the app).
         """
-        return {name: dict(self._items(name)) for name in self._layers}
+        return {name: self._copy(name) for name in self._layers}
 
     def register(self, layer: str | None, svc: RegisteredService) -> None:
         """
@@ -345,7 +345,7 @@ class Registry:
         """
         # A layer changes in place, so that registering n services costs O(n):
         # readers on other threads never iterate a layer itself, only a copy
-        # (see _items()), and a single dict operation is atomic. The mapping
+        # (see _copy()), and a single dict operation is atomic. The mapping
         # of layers, which readers do iterate, is copied on write: it only
         # grows by one layer per blueprint name.
         current = self._layers.get(layer)
@@ -364,10 +364,11 @@ class Registry:
         if self._layers.get(layer, {}).pop(key, None) is not None:
             self._resolved = {}
 
-    def _items(self, layer: str | None) -> list[tuple[object, RegisteredService]]:
-        # One C-level copy, atomic with respect to a registration on another
-        # thread, unlike iterating the layer in Python.
-        return list(self._layers.get(layer, {}).items())
+    def _copy(self, layer: str | None) -> dict[object, RegisteredService]:
+        # dict.copy() is one operation, atomic with respect to a registration
+        # on another thread (under the GIL, and under the dict's own lock
+        # without it), unlike iterating the layer in Python.
+        return self._layers.get(layer, {}).copy()
 
     def lookup(self, layer: str | None, key: object) -> RegisteredService | None:
         """
@@ -388,7 +389,9 @@ class Registry:
         if resolved is None:
             resolved = {}
             for layer in reversed(chain):
-                resolved.update((key, (layer, svc)) for key, svc in self._items(layer))
+                resolved.update(
+                    (key, (layer, svc)) for key, svc in self._copy(layer).items()
+                )
             cache[chain] = resolved
         return resolved
 
