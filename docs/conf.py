@@ -7,6 +7,8 @@ from importlib.metadata import version as _version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sphinx.pycode import ModuleAnalyzer
+
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
@@ -61,7 +63,10 @@ myst_substitutions = {
 
 _INVENTORIES = Path(__file__).resolve().parent / "_inventories"
 intersphinx_mapping = {
-    "python": ("https://docs.python.org/3/", str(_INVENTORIES / "python.inv")),
+    "python": (
+        "https://docs.python.org/3/",
+        str(_INVENTORIES / "python.inv"),
+    ),
     "flask": (
         "https://flask.palletsprojects.com/en/stable/",
         str(_INVENTORIES / "flask.inv"),
@@ -129,7 +134,9 @@ def _link_issue_numbers(text: str) -> str:
     return _ISSUE_NUMBER.sub(rf" [#\1]({ISSUES_URL}/\1)", text)
 
 
-_BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks" / "README.md"
+_BENCHMARKS = (
+    Path(__file__).resolve().parent.parent / "benchmarks" / "README.md"
+)
 _RESULTS_HEADING = re.compile(r"^#+ Results\b.*$", re.MULTILINE)
 
 #: The columns of the benchmark tables that the performance page shows: the
@@ -138,7 +145,7 @@ _RESULTS_HEADING = re.compile(r"^#+ Results\b.*$", re.MULTILINE)
 _BENCHMARK_COLUMNS = ("variant", "best µs", "median µs", "vs g")
 
 
-def _benchmark_tables() -> str:
+def _benchmark_tables() -> tuple[str, str]:
     """
     Return the result tables of benchmarks/README.md, with fewer columns.
 
@@ -151,33 +158,87 @@ def _benchmark_tables() -> str:
         rows = []
         for line in text[heading.end() :].lstrip("\n").splitlines():
             if line.startswith("|"):
-                rows.append([cell.strip() for cell in line.strip("|").split("|")])
+                rows.append(
+                    [
+                        cell.strip()
+                        for cell in line.strip("|").split("|")
+                    ]
+                )
             elif rows:
                 break
         if not rows:
             continue
-        keep = [i for i, name in enumerate(rows[0]) if name in _BENCHMARK_COLUMNS]
+        keep = [
+            i
+            for i, name in enumerate(rows[0])
+            if name in _BENCHMARK_COLUMNS
+        ]
         tables.append(
-            "\n".join("| " + " | ".join(row[i] for i in keep) + " |" for row in rows)
+            "\n".join(
+                "| " + " | ".join(row[i] for i in keep) + " |"
+                for row in rows
+            )
         )
-    if len(tables) != 2:  # pragma: no cover -- a broken build says so
-        msg = f"Expected two result tables in {_BENCHMARKS}, found {len(tables)}."
-        raise RuntimeError(msg)
-    return "\n\n".join(tables)
+    core, views = tables  # the core benchmark's, then the views'
+    return core, views
 
 
-def _rewrite_source(app: Sphinx, docname: str, source: list[str]) -> None:
+def _rewrite_source(
+    app: Sphinx, docname: str, source: list[str]
+) -> None:
     if docname == "changelog":
         source[0] = _link_issue_numbers(source[0])
     elif docname == "performance":
         app.env.note_dependency(str(_BENCHMARKS))
-        tables = _benchmark_tables().split("\n\n")
+        core, views = _benchmark_tables()
         source[0] = (
             source[0]
-            .replace("%% core results %%", tables[0])
-            .replace("%% view results %%", tables[1])
+            .replace("%% core results %%", core)
+            .replace("%% view results %%", views)
         )
 
 
+# The sentinels that stand for "not given" in signatures, such as the default
+# `ping=KEEP` of the overwrite functions: they are not public names, so the
+# signatures show `...` and the docstrings say what leaving it out means.
+_SENTINEL_DEFAULT = re.compile(r"=\s*_?(KEEP|UNSET|NO_FACTORY)\b")
+
+
+def _hide_sentinels(  # noqa: PLR0917 -- the signature of the Sphinx event
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: object,
+    options: object,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str | None, str | None] | None:
+    del app, what, name, obj, options
+    if signature is None:
+        return None
+    return _SENTINEL_DEFAULT.sub("=...", signature), return_annotation
+
+
+# get() and aget() have one typing overload per number of keys, and
+# ServiceAttr() one for a class key and one for any other: they are for type
+# checkers, and autodoc would show them all, before any description.
+# Dropping them from autodoc's cached analysis of the module leaves the one
+# signature of the implementation, such as `get(*keys, blueprint=None)`.
+_ONE_SIGNATURE = {
+    "flask_servicecbv.extension": ("get", "aget"),
+    "flask_servicecbv.views": ("ServiceAttr.__init__",),
+}
+
+
+def _drop_overloads() -> None:
+    for module, names in _ONE_SIGNATURE.items():
+        analyzer = ModuleAnalyzer.for_module(module)
+        analyzer.analyze()
+        for name in names:
+            del analyzer.overloads[name]
+
+
 def setup(app: Sphinx) -> None:
+    _drop_overloads()
     app.connect("source-read", _rewrite_source)
+    app.connect("autodoc-process-signature", _hide_sentinels)
