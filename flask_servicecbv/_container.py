@@ -453,7 +453,9 @@ class Container:
             if entry[0] >= _AGEN:
                 skipped.append(entry[2])
             else:
-                pending = _keep_first(pending, _run_sync_cleanup(entry, exc), entry)
+                raised = _run_sync_cleanup(entry, exc)
+                if raised is not None:
+                    pending = _keep_first(pending, raised, entry)
         try:
             for svc in skipped:
                 warnings.warn(
@@ -726,12 +728,10 @@ def _log_cleanup_failure(svc: RegisteredService, error: BaseException) -> None:
 
 
 def _keep_first(
-    pending: BaseException | None, raised: BaseException | None, entry: _Cleanup
-) -> BaseException | None:
+    pending: BaseException | None, raised: BaseException, entry: _Cleanup
+) -> BaseException:
     # The first BaseException a cleanup raised is raised after the others
     # have run; any later one would be lost, so it is logged.
-    if raised is None:
-        return pending
     if pending is None:
         return raised
     _log_cleanup_failure(entry[2], raised)
@@ -782,7 +782,8 @@ async def _run_cleanups(entries: list[_Cleanup], exc: BaseException | None) -> N
             raised = _run_sync_cleanup(entry, exc)
         else:
             raised = await _run_async_cleanup(entry, exc)
-        pending = _keep_first(pending, raised, entry)
+        if raised is not None:
+            pending = _keep_first(pending, raised, entry)
     if pending is not None:
         raise pending
 

@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
 
 import pytest
 from flask import Blueprint, Flask, Response, stream_with_context
@@ -2677,3 +2678,107 @@ class TestImport:
 
         assert result.returncode == 0, result.stderr
         assert result.stdout == "False False\n"
+
+
+# -- streamed responses -------------------------------------------------------
+
+#: Flask 3.1 pops the app context when the view returns and pushes it again
+#: around a stream_with_context body; Flask 3.0 keeps it until the body ends.
+TEARS_DOWN_TWICE = tuple(int(part) for part in version("flask").split(".")[:2]) >= (
+    3,
+    1,
+)
+
+
+@pytest.fixture(name="streaming")
+def _streaming(events):
+    """
+    An app whose view reads a service, then streams a body that reads it
+    again and reads another one; every step is recorded in *events*.
+    """
+    app = flask_servicecbv.init_app(Flask(__name__))
+    serials = iter(range(100))
+
+    def factory(name):
+        def make():
+            serial = next(serials)
+            events.append(("made", f"{name}{serial}"))
+            try:
+                yield f"{name}{serial}"
+            finally:
+                events.append(("closed", f"{name}{serial}"))
+
+        return make
+
+    flask_servicecbv.register_factory(app, "in_view", factory("in_view"))
+    flask_servicecbv.register_factory(app, "in_body", factory("in_body"))
+
+    @app.get("/")
+    def stream():
+        events.append(("view got", flask_servicecbv.get("in_view")))
+
+        def body():
+            events.append(("body got", flask_servicecbv.get("in_view")))
+            yield "first\n"
+            events.append(("body got", flask_servicecbv.get("in_body")))
+            yield "second\n"
+
+        return Response(stream_with_context(body()))
+
+    return app
+
+
+class TestStreaming:
+    def test_service_read_in_view(self, streaming, events):
+        """
+        A service read in the view: Flask 3.1 closes it when the view returns,
+        before the body runs, and the body gets a new instance; Flask 3.0
+        keeps it open, the same instance, until the body has ended (here, the
+        client hangs up after the first chunk).
+        """
+        with streaming.test_client().get("/", buffered=False) as response:
+            assert next(iter(response.response)) == b"first\n"
+
+        if TEARS_DOWN_TWICE:
+            assert events == [
+                ("made", "in_view0"),
+                ("view got", "in_view0"),
+                ("closed", "in_view0"),
+                ("made", "in_view1"),
+                ("body got", "in_view1"),
+                ("closed", "in_view1"),
+            ]
+        else:  # pragma: no cover -- Flask 3.0, run with the lowest dependencies
+            assert events == [
+                ("made", "in_view0"),
+                ("view got", "in_view0"),
+                ("body got", "in_view0"),
+                ("closed", "in_view0"),
+            ]
+
+    def test_closed_when_the_body_ends(self, streaming, events):
+        """
+        Whatever the body read is closed, last in first out, once the body
+        has ended; on Flask 3.1 that includes the new instance of the view's
+        service, on Flask 3.0 the view's instance itself.
+        """
+        response = streaming.test_client().get("/")
+
+        assert response.data == b"first\nsecond\n"
+        if TEARS_DOWN_TWICE:
+            assert events[3:] == [
+                ("made", "in_view1"),
+                ("body got", "in_view1"),
+                ("made", "in_body2"),
+                ("body got", "in_body2"),
+                ("closed", "in_body2"),
+                ("closed", "in_view1"),
+            ]
+        else:  # pragma: no cover -- Flask 3.0, run with the lowest dependencies
+            assert events[2:] == [
+                ("body got", "in_view0"),
+                ("made", "in_body1"),
+                ("body got", "in_body1"),
+                ("closed", "in_body1"),
+                ("closed", "in_view0"),
+            ]
