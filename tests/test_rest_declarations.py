@@ -1,0 +1,1200 @@
+"""Tests for flask_servicecbv.rest.declarations: reads, returns and the plans."""
+
+# Test views declare `decorators = [...]` and `UNKNOWN = {...}` as Flask and the
+# library document them; ClassVar annotations on every test view would be noise.
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import threading
+from typing import ClassVar
+
+import pytest
+from flask import Blueprint
+from flask.views import MethodView
+from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, fields, validate
+from werkzeug.datastructures import FileStorage
+
+from flask_servicecbv import ServiceAttr, register_factory, register_value
+from flask_servicecbv.exceptions import RestDeclarationError
+from flask_servicecbv.rest import (
+    ARGUMENT_NAMES,
+    Input,
+    Output,
+    Plan,
+    RestView,
+    json_errors,
+    reads,
+    returns,
+)
+
+
+class Item(Schema):
+    """A body with one required field."""
+
+    title = fields.String(required=True)
+    rank = fields.Integer()
+
+
+class Search(Schema):
+    """Query arguments, one of them repeated."""
+
+    q = fields.String()
+    tag = fields.List(fields.String())
+
+
+class Auth(Schema):
+    """Two headers, spelled as HTTP spells them."""
+
+    token = fields.String(data_key="X-Token", required=True)
+    tags = fields.List(fields.String(), data_key="x-tag")
+
+
+class ItemPath(Schema):
+    """The URL variable of an item, loaded as an integer."""
+
+    item_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class Upload(Schema):
+    """A multipart file."""
+
+    doc = fields.Raw(required=True)
+
+
+class Counter:
+    """A service that counts."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+def declaration_error(excinfo: pytest.ExceptionInfo[BaseException]) -> BaseException:
+    """
+    The RestDeclarationError raised by a class statement.
+
+    Python before 3.12 reports an exception raised in ``__set_name__`` as
+    a RuntimeError caused by it.
+    """
+    error = excinfo.value
+    return error if isinstance(error, RestDeclarationError) else error.__cause__
+
+
+@pytest.fixture(name="app")
+def _app(app):
+    json_errors(app)
+    return app
+
+
+# -- locations ---------------------------------------------------------------
+
+
+class TestLocations:
+    def test_json(self, app, client):
+        """
+        A JSON body loads with the schema and arrives as `body`.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):
+                return {"got": body}
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", json={"title": "a", "rank": 2})
+
+        assert response.json == {"got": {"title": "a", "rank": 2}}
+
+    def test_json_suffix(self, app, client):
+        """
+        A `+json` media type is read as JSON.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post(
+            "/items", data='{"title": "a"}', content_type="application/merge+json"
+        )
+
+        assert response.json == {"title": "a"}
+
+    def test_form(self, app, client):
+        """
+        A form body arrives as `form`.
+        """
+
+        class Create(RestView):
+            @reads(Item, location="form")
+            def post(self, *, form):
+                return form
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", data={"title": "a", "rank": "3"})
+
+        assert response.json == {"title": "a", "rank": 3}
+
+    def test_files(self, app, client):
+        """
+        Multipart files arrive as `files`, form fields beside them as `form`.
+        """
+
+        class Meta(Schema):
+            title = fields.String()
+
+        class Store(RestView):
+            @reads(Upload, location="files")
+            @reads(Meta, location="form")
+            def post(self, *, files, form):
+                doc = files["doc"]
+                assert isinstance(doc, FileStorage)
+                return {"name": doc.filename, "text": doc.read().decode(), **form}
+
+        app.add_url_rule("/docs", view_func=Store.as_view("docs"))
+
+        response = client.post(
+            "/docs",
+            data={"doc": (io.BytesIO(b"hello"), "a.txt"), "title": "t"},
+            content_type="multipart/form-data",
+        )
+
+        assert response.json == {"name": "a.txt", "text": "hello", "title": "t"}
+
+    def test_files_not_urlencoded(self, app, client):
+        """
+        Files need multipart: a urlencoded form is answered with 415.
+        """
+
+        class Store(RestView):
+            @reads(Upload, location="files")
+            def post(self, *, files):  # pragma: no cover -- never called
+                return {}
+
+        app.add_url_rule("/docs", view_func=Store.as_view("docs"))
+
+        response = client.post("/docs", data={"doc": "x"})
+
+        assert response.status_code == 415
+        assert "multipart/form-data" in response.json["message"]
+
+    def test_query(self, app, client):
+        """
+        Query arguments arrive as `query`; a list field takes every repeated
+        key, and a plain field the first.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query")
+            def get(self, *, query):
+                return query
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        response = client.get("/find?q=a&q=b&tag=x&tag=y")
+
+        assert response.json == {"q": "a", "tag": ["x", "y"]}
+
+    def test_query_raise(self, app, client):
+        """
+        With unknown=RAISE, every query argument is loaded, lists included.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query", unknown=RAISE)
+            def get(self, *, query):
+                return query
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        assert client.get("/find?tag=x&tag=y").json == {"tag": ["x", "y"]}
+        response = client.get("/find?tag=x&page=2")
+        assert response.status_code == 422
+        assert response.json["errors"] == {"query": {"page": ["Unknown field."]}}
+
+    @pytest.mark.parametrize("name", ["X-Token", "x-token", "X-TOKEN"])
+    def test_headers(self, app, client, name):
+        """
+        Headers arrive as `headers`, whatever the case they were sent in.
+        """
+
+        class Show(RestView):
+            @reads(Auth, location="headers")
+            def get(self, *, headers):
+                return headers
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        response = client.get("/show", headers=[(name, "t"), ("x-tag", "a")])
+
+        assert response.json == {"token": "t", "tags": ["a"]}
+
+    def test_headers_include(self, app, client):
+        """
+        With INCLUDE, every header is loaded: declared ones under the schema's
+        spelling whatever the case sent, lists as lists; others as sent.
+        """
+
+        class Show(RestView):
+            @reads(Auth, location="headers", unknown=INCLUDE)
+            def get(self, *, headers):
+                return headers
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        response = client.get("/show", headers=[("x-token", "t"), ("X-Tag", "a")])
+
+        assert response.json["token"] == "t"  # noqa: S105 -- a header value
+        assert response.json["tags"] == ["a"]
+        assert response.json["Host"] == "localhost"
+
+    def test_headers_raise(self, app, client):
+        """
+        With RAISE, any undeclared header is answered with 422.
+        """
+
+        class Show(RestView):
+            @reads(Auth, location="headers", unknown=RAISE)
+            def get(self, *, headers):  # pragma: no cover -- never called
+                return headers
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        response = client.get("/show", headers=[("x-token", "t"), ("X-Tag", "a")])
+
+        assert response.status_code == 422
+        assert "Host" in response.json["errors"]["headers"]
+        assert "tags" not in response.json["errors"]["headers"]
+
+    def test_path(self, app, client):
+        """
+        A path schema replaces the raw URL variables with loaded ones.
+        """
+
+        class Show(RestView):
+            @reads(ItemPath, location="path")
+            def get(self, *, item_id):
+                return {"id": item_id, "type": type(item_id).__name__}
+
+        app.add_url_rule("/items/<item_id>", view_func=Show.as_view("show"))
+
+        assert client.get("/items/7").json == {"id": 7, "type": "int"}
+
+    @pytest.mark.parametrize("raw", ["x", "0", "-1"])
+    def test_path_not_loaded(self, app, client, raw):
+        """
+        URL variables that do not load name no resource: 404.
+        """
+
+        class Show(RestView):
+            @reads(ItemPath, location="path")
+            def get(self, *, item_id):  # pragma: no cover -- never called
+                return {}
+
+        app.add_url_rule("/items/<item_id>", view_func=Show.as_view("show"))
+
+        assert client.get(f"/items/{raw}").status_code == 404
+
+    def test_path_undeclared_variable(self, app, client):
+        """
+        A URL variable that the path schema does not declare passes as it is.
+        """
+
+        class Show(RestView):
+            @reads(ItemPath, location="path")
+            def get(self, *, item_id, slug):
+                return [item_id, slug]
+
+        app.add_url_rule("/items/<item_id>/<slug>", view_func=Show.as_view("show"))
+
+        assert client.get("/items/3/x").json == [3, "x"]
+
+    def test_arg(self, app, client):
+        """
+        `arg=` names the keyword argument instead of the location's default.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query", arg="search")
+            def get(self, *, search):
+                return search
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        assert client.get("/find?q=a").json == {"q": "a"}
+
+    def test_url_variables_beside_inputs(self, app, client):
+        """
+        URL variables and parsed inputs arrive side by side as keywords.
+        """
+
+        class Update(RestView):
+            @reads(Item)
+            def put(self, item_id, *, body):
+                return {"id": item_id, **body}
+
+        app.add_url_rule("/items/<int:item_id>", view_func=Update.as_view("item"))
+
+        response = client.put("/items/4", json={"title": "a"})
+
+        assert response.json == {"id": 4, "title": "a"}
+
+    def test_collision(self, app):
+        """
+        A URL variable named like an input's argument is refused.
+        """
+
+        class Update(RestView):
+            @reads(Item)
+            def put(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/items/<body>", view_func=Update.as_view("item"))
+
+        with pytest.raises(
+            RestDeclarationError,
+            match=r"Update\.put: the URL variable 'body' collides .* give reads",
+        ):
+            app.test_client().put("/items/x", json={"title": "a"})
+
+    def test_argument_names(self):
+        """
+        The default argument names are documented in ARGUMENT_NAMES.
+        """
+        assert dict(ARGUMENT_NAMES) == {
+            "json": "body",
+            "form": "form",
+            "files": "files",
+            "query": "query",
+            "headers": "headers",
+        }
+
+
+# -- bodies ------------------------------------------------------------------
+
+
+class TestBodies:
+    def test_missing(self, app, client):
+        """
+        A required body that is missing is answered with 400.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items")
+
+        assert response.status_code == 400
+        assert response.json["message"] == "The request has no body; send one."
+
+    def test_empty_json(self, app, client):
+        """
+        An empty body sent as JSON is a missing body too.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", data=b"", content_type="application/json")
+
+        assert response.status_code == 400
+
+    @pytest.mark.parametrize("location", ["json", "form"])
+    @pytest.mark.parametrize("content_type", [None, "application/json"])
+    def test_not_required(self, app, client, location, content_type):
+        """
+        `required=False` loads a missing body as an empty object.
+        """
+
+        class Optional(Schema):
+            title = fields.String()
+
+        class Create(RestView):
+            @reads(Optional, location=location, required=False)
+            def post(self, *, form=None, body=None):
+                return {"got": body if form is None else form}
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        if location == "form" and content_type is not None:
+            content_type = "application/x-www-form-urlencoded"
+        response = client.post("/items", data=b"", content_type=content_type)
+
+        assert response.json == {"got": {}}
+
+    def test_form_missing(self, app, client):
+        """
+        A required form body that is missing is answered with 400.
+        """
+
+        class Create(RestView):
+            @reads(Item, location="form")
+            def post(self, *, form):  # pragma: no cover -- never called
+                return form
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        assert client.post("/items").status_code == 400
+
+    def test_chunked(self, app, client):
+        """
+        A chunked body without a Content-Type is not missing: it is refused
+        with 415.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post(
+            "/items",
+            input_stream=io.BytesIO(b"{}"),
+            headers={"Transfer-Encoding": "chunked"},
+        )
+
+        assert response.status_code == 415
+        assert "a body without a Content-Type" in response.json["message"]
+
+
+# -- unknown fields ----------------------------------------------------------
+
+
+class TestUnknown:
+    def test_body_raises(self, app, client):
+        """
+        A body with a field the schema does not declare is answered with 422.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", json={"title": "a", "extra": 1})
+
+        assert response.status_code == 422
+        assert response.json["errors"] == {"json": {"extra": ["Unknown field."]}}
+
+    def test_query_and_headers_exclude(self, app, client):
+        """
+        Undeclared query arguments and headers are left out.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query")
+            @reads(Auth, location="headers")
+            def get(self, *, query, headers):
+                return [query, headers]
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        response = client.get("/find?q=a&other=1", headers={"X-Token": "t"})
+
+        assert response.json == [{"q": "a"}, {"token": "t"}]
+
+    def test_per_view(self, app, client):
+        """
+        A view's UNKNOWN changes a location's default and keeps the others'.
+        """
+
+        class Create(RestView):
+            UNKNOWN = {"json": EXCLUDE}
+
+            @reads(Item)
+            @reads(Search, location="query")
+            def post(self, *, body, query):
+                return [body, query]
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items?zzz=1", json={"title": "a", "extra": 1})
+
+        assert response.json == [{"title": "a"}, {}]
+
+    def test_per_location(self, app, client):
+        """
+        `reads(unknown=...)` wins over the view's UNKNOWN.
+        """
+
+        class Create(RestView):
+            UNKNOWN = {"json": EXCLUDE}
+
+            @reads(Item, unknown=INCLUDE)
+            def post(self, *, body):
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", json={"title": "a", "extra": 1})
+
+        assert response.json == {"title": "a", "extra": 1}
+
+    def test_form_exclude(self, app, client):
+        """
+        With EXCLUDE, a form loads only the fields its schema declares.
+        """
+
+        class Create(RestView):
+            @reads(Item, location="form", unknown=EXCLUDE)
+            def post(self, *, form):
+                return form
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        assert client.post("/items", data={"title": "a", "x": "1"}).json == {
+            "title": "a"
+        }
+
+
+# -- validation --------------------------------------------------------------
+
+
+class TestValidation:
+    def test_messages_by_location(self, app, client):
+        """
+        Failed inputs are answered with 422, messages keyed by location and
+        field.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            @reads(Auth, location="headers")
+            def post(self, *, body, headers):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", json={"rank": "x"})
+
+        assert response.status_code == 422
+        assert response.json["errors"] == {
+            "headers": {"X-Token": ["Missing data for required field."]}
+        }
+        response = client.post("/items", json={"rank": "x"}, headers={"X-Token": "t"})
+        assert response.json["errors"] == {
+            "json": {
+                "title": ["Missing data for required field."],
+                "rank": ["Not a valid integer."],
+            }
+        }
+
+    def test_partial(self, app, client):
+        """
+        `partial=True` lets required fields be missing.
+        """
+
+        class Change(RestView):
+            @reads(Item, partial=True)
+            def patch(self, *, body):
+                return body
+
+        app.add_url_rule("/items", view_func=Change.as_view("items"))
+
+        assert client.patch("/items", json={"rank": 1}).json == {"rank": 1}
+
+    def test_partial_fields(self, app, client):
+        """
+        `partial=` with field names makes only those optional.
+        """
+
+        class Change(RestView):
+            @reads(Item, partial=["title"])
+            def patch(self, *, body):
+                return body
+
+        app.add_url_rule("/items", view_func=Change.as_view("items"))
+
+        assert client.patch("/items", json={}).json == {}
+        assert Change.rest_plans["patch"].inputs[0].partial == ("title",)
+
+
+# -- class-level declarations and inheritance --------------------------------
+
+
+class TestClassLevel:
+    def test_applies_to_undeclared(self, app, client):
+        """
+        A class-level declaration applies to the methods without their own.
+        """
+
+        class Title(Schema):
+            title = fields.String()
+
+        @reads(Search, location="query")
+        @returns(Title)
+        class Find(RestView):
+            def get(self, *, query):
+                return {"title": query.get("q"), "other": 1}
+
+            @reads(Item)
+            @returns(Item)
+            def post(self, *, body):
+                return {**body, "rank": 9}
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        assert client.get("/find?q=a").json == {"title": "a"}
+        assert client.post("/find?q=a", json={"title": "b"}).json == {
+            "title": "b",
+            "rank": 9,
+        }
+        assert Find.rest_plans["get"].inputs[0].location == "query"
+        assert [i.location for i in Find.rest_plans["post"].inputs] == ["json"]
+
+    def test_stacked(self, app, client):
+        """
+        Two class-level declarations both apply, whatever their order.
+        """
+
+        class Title(Schema):
+            title = fields.String()
+
+        @returns(Title)
+        @reads(Search, location="query")
+        class Find(RestView):
+            def get(self, *, query):
+                return {"title": query.get("q"), "other": 1}
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        assert client.get("/find?q=a").json == {"title": "a"}
+        assert set(Find.rest_plans) == {"get"}
+
+    def test_inherited(self, app, client):
+        """
+        A subclass of a class with class-level declarations has the plans.
+        """
+
+        @reads(Search, location="query")
+        class Find(RestView):
+            def get(self, *, query):
+                return query
+
+        class More(Find):
+            pass
+
+        app.add_url_rule("/more", view_func=More.as_view("more"))
+
+        assert client.get("/more?q=a").json == {"q": "a"}
+        assert More.rest_plans["get"] == Find.rest_plans["get"]
+
+    def test_subclass_own_plan(self, app, client):
+        """
+        A subclass that declares a method again gets its own plan; the
+        parent's is unchanged.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query")
+            def get(self, *, query):
+                return query
+
+        class Strict(Schema):
+            q = fields.String(required=True)
+
+        class StrictFind(Find):
+            @reads(Strict, location="query")
+            def get(self, *, query):
+                return {"strict": query}
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+        app.add_url_rule("/strict", view_func=StrictFind.as_view("strict"))
+
+        assert client.get("/find").json == {}
+        assert client.get("/strict").status_code == 422
+        assert client.get("/strict?q=a").json == {"strict": {"q": "a"}}
+        assert isinstance(Find.rest_plans["get"].inputs[0].schema, Search)
+        assert isinstance(StrictFind.rest_plans["get"].inputs[0].schema, Strict)
+
+    def test_subclass_inherits_declared_method(self, app, client):
+        """
+        A subclass that does not redefine a declared method runs the parent's
+        declarations with its own UNKNOWN.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            def post(self, *, body):
+                return body
+
+        class Lenient(Create):
+            UNKNOWN = {"json": EXCLUDE}
+
+        app.add_url_rule("/create", view_func=Create.as_view("create"))
+        app.add_url_rule("/lenient", view_func=Lenient.as_view("lenient"))
+
+        body = {"title": "a", "x": 1}
+        assert client.post("/create", json=body).status_code == 422
+        assert client.post("/lenient", json=body).json == {"title": "a"}
+
+    def test_undeclared_method_untouched(self, app, client):
+        """
+        A method without any declaration is served as Flask serves it.
+        """
+
+        class Mixed(RestView):
+            def get(self):
+                return "plain"
+
+            @returns(Item)
+            def post(self):
+                return {"title": "a"}
+
+        app.add_url_rule("/mixed", view_func=Mixed.as_view("mixed"))
+
+        assert client.get("/mixed").text == "plain"
+        assert client.post("/mixed").json == {"title": "a"}
+        assert set(Mixed.rest_plans) == {"post"}
+
+    def test_plan(self):
+        """
+        The plan holds the inputs and the output, as declared.
+        """
+
+        class Create(RestView):
+            @reads(Search, location="query", description="filters")
+            @reads(Item)
+            @returns(Item, status=201, headers={"Location": "where"})
+            def post(self, *, body, query):  # pragma: no cover -- never called
+                return body
+
+        plan = Create.rest_plans["post"]
+
+        assert isinstance(plan, Plan)
+        assert plan.method == "post"
+        assert [(i.location, i.arg, i.description) for i in plan.inputs] == [
+            ("json", "body", None),
+            ("query", "query", "filters"),
+        ]
+        assert all(isinstance(i, Input) for i in plan.inputs)
+        assert isinstance(plan.output, Output)
+        assert plan.output.status == 201
+        assert plan.output.headers == {"Location": "where"}
+
+
+# -- declaration errors ------------------------------------------------------
+
+
+class TestDeclarationErrors:
+    def test_not_rest_mixin(self):
+        """
+        @reads on a method of a class that is not a RestMixin is refused when
+        the class is created.
+        """
+        with pytest.raises((RestDeclarationError, RuntimeError)) as excinfo:
+
+            class Plain(MethodView):
+                @reads(Item)
+                def post(self, *, body):  # pragma: no cover -- never called
+                    return body
+
+        with pytest.raises(RestDeclarationError, match="derive it from RestView"):
+            raise declaration_error(excinfo)
+
+    def test_class_not_rest_mixin(self):
+        """
+        @returns on a class that is not a RestMixin is refused.
+        """
+        with pytest.raises(
+            RestDeclarationError, match=r"derive '.*Plain' from RestView"
+        ):
+
+            @returns(Item)
+            class Plain(MethodView):
+                pass
+
+    def test_not_http_method(self):
+        """
+        Declaring a method that is not an HTTP handler is refused.
+        """
+        with pytest.raises(
+            RestDeclarationError, match=r"Bad\.helper .* is not an HTTP method"
+        ):
+
+            class Bad(RestView):
+                @reads(Item)
+                def helper(self, *, body):  # pragma: no cover -- never called
+                    return body
+
+    def test_outside_a_class(self):
+        """
+        A declared function outside a class still calls the function.
+        """
+        declared = reads(Item)(lambda x: x * 2)
+
+        assert declared(21) == 42
+
+    def test_not_callable(self):
+        """
+        @reads decorates methods and classes only.
+        """
+        with pytest.raises(RestDeclarationError, match="decorate methods or view"):
+            reads(Item)(42)
+
+    def test_two_bodies(self):
+        """
+        A method reads one body.
+        """
+        with pytest.raises(RestDeclarationError, match="a request has one body"):
+
+            class Bad(RestView):
+                @reads(Item)
+                @reads(Item, location="form")
+                def post(self, *, body, form):  # pragma: no cover -- never called
+                    return body
+
+    def test_same_location_twice(self):
+        """
+        A method reads each location once.
+        """
+        with pytest.raises(RestDeclarationError, match="reads 'query' twice"):
+
+            class Bad(RestView):
+                @reads(Search, location="query")
+                @reads(Search, location="query", arg="other")
+                def get(self, *, query, other):  # pragma: no cover -- never called
+                    return query
+
+    def test_same_arg_twice(self):
+        """
+        Two inputs may not share an argument name.
+        """
+        with pytest.raises(RestDeclarationError, match="same argument; give one"):
+
+            class Bad(RestView):
+                @reads(Search, location="query", arg="x")
+                @reads(Auth, location="headers", arg="x")
+                def get(self, *, x):  # pragma: no cover -- never called
+                    return x
+
+    def test_bad_location(self):
+        """
+        An unknown location is refused, naming the known ones.
+        """
+        with pytest.raises(
+            RestDeclarationError, match=r"location='cookies'\) is not a known"
+        ):
+            reads(Item, location="cookies")
+
+    def test_bad_arg(self):
+        """
+        An argument name must be an identifier.
+        """
+        with pytest.raises(RestDeclarationError, match=r"arg='not valid'\) is not"):
+            reads(Item, arg="not valid")
+
+    @pytest.mark.parametrize("declare", [reads, returns])
+    def test_not_a_schema(self, declare):
+        """
+        A schema must be a marshmallow schema class or instance.
+        """
+        with pytest.raises(RestDeclarationError, match=r"dict.* is not a marshmallow"):
+            declare(dict)
+
+    @pytest.mark.parametrize(
+        ("schema", "many"), [(Item(), True), (Item(many=True), False)]
+    )
+    def test_many_contradiction(self, schema, many):
+        """
+        `many=` may not contradict a schema instance's own.
+        """
+        with pytest.raises(RestDeclarationError, match="contradicts the schema"):
+            returns(schema, many=many)
+
+    @pytest.mark.parametrize("status", [100, 404, 500])
+    def test_bad_status(self, status):
+        """
+        A declared status is a success or redirection.
+        """
+        with pytest.raises(RestDeclarationError, match=f"status={status}"):
+            returns(Item, status=status)
+
+
+# -- schemas -----------------------------------------------------------------
+
+
+class TestSchemas:
+    def test_built_once_per_class(self, app, client):
+        """
+        Schema classes are instantiated when declared, never per request.
+        """
+        built = []
+
+        class Counted(Schema):
+            title = fields.String()
+
+            def __init__(self, **kwargs):
+                built.append(kwargs.get("many"))
+                super().__init__(**kwargs)
+
+        class Create(RestView):
+            @reads(Counted)
+            @returns(Counted, many=True)
+            def post(self, *, body):
+                return [body, body]
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+        before = list(built)
+
+        for _ in range(3):
+            assert (
+                client.post("/items", json={"title": "a"}).json == [{"title": "a"}] * 2
+            )
+
+        assert before == [False, True]
+        assert built == before
+
+    def test_instance_kept(self):
+        """
+        A schema instance is used as it is.
+        """
+        schema = Item(only=["title"])
+
+        class Create(RestView):
+            @reads(schema)
+            def post(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        assert Create.rest_plans["post"].inputs[0].schema is schema
+
+
+# -- running -----------------------------------------------------------------
+
+
+class TestRunning:
+    def test_decorators(self, app, client):
+        """
+        Flask's `decorators` wrap a view with declarations.
+        """
+        calls = []
+
+        def logged(view):
+            @functools.wraps(view)
+            def wrapper(**kwargs):
+                calls.append(kwargs)
+                return view(**kwargs)
+
+            return wrapper
+
+        class Create(RestView):
+            decorators = [logged]
+
+            @reads(Item)
+            @returns(Item, status=201)
+            def post(self, item_id, *, body):
+                return {**body, "rank": item_id}
+
+        app.add_url_rule("/items/<int:item_id>", view_func=Create.as_view("items"))
+
+        response = client.post("/items/5", json={"title": "a"})
+
+        assert response.status_code == 201
+        assert response.json == {"title": "a", "rank": 5}
+        assert calls == [{"item_id": 5}]
+
+    def test_one_instance(self, app, client):
+        """
+        With `init_every_request = False`, one view instance serves every
+        request and keeps no request's input.
+        """
+        seen = set()
+
+        class Find(RestView):
+            init_every_request = False
+
+            @reads(Search, location="query")
+            def get(self, *, query):
+                seen.add(id(self))
+                return query
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        assert client.get("/find?q=a").json == {"q": "a"}
+        assert client.get("/find").json == {}
+        assert len(seen) == 1
+
+    def test_one_instance_threads(self, app, serve_threaded):
+        """
+        One view instance shared by threads gives each request its own input.
+        """
+        register_factory(app, Counter, Counter)
+        entered = threading.Barrier(4, timeout=10)
+
+        class Echo(RestView):
+            init_every_request = False
+            counter = ServiceAttr(Counter)
+
+            @reads(Search, location="query")
+            def get(self, *, query):
+                self.counter.calls += 1
+                # Four requests at once share the view; a broken barrier
+                # (after ten seconds) answers 500 and fails the test.
+                entered.wait()
+                return {"q": query["q"], "calls": self.counter.calls}
+
+        app.add_url_rule("/echo", view_func=Echo.as_view("echo"))
+
+        results = []
+        for n in range(4):
+            results += serve_threaded(app, f"/echo?q={n}", threads=4, requests=2)
+
+        assert len(results) == 32
+        assert all(status == 200 for status, _ in results)
+        assert all(body["calls"] == 1 for _, body in results)
+        assert sorted({body["q"] for _, body in results}) == ["0", "1", "2", "3"]
+
+    def test_async(self, app, client):
+        """
+        An async handler reads and returns through its declarations.
+        """
+
+        class Create(RestView):
+            @reads(Item)
+            @returns(Item, status=201)
+            async def post(self, *, body):
+                await asyncio.sleep(0)
+                return {**body, "rank": 1, "extra": "dropped"}
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post("/items", json={"title": "a"})
+
+        assert response.status_code == 201
+        assert response.json == {"title": "a", "rank": 1}
+
+    def test_async_path_and_errors(self, app, client):
+        """
+        An async handler loads its path and answers validation errors.
+        """
+
+        class Show(RestView):
+            @reads(ItemPath, location="path")
+            @reads(Search, location="query")
+            async def get(self, *, item_id, query):
+                return {"id": item_id, **query}
+
+        app.add_url_rule("/items/<item_id>", view_func=Show.as_view("show"))
+
+        assert client.get("/items/2?q=a").json == {"id": 2, "q": "a"}
+        assert client.get("/items/x").status_code == 404
+
+    def test_async_only_inputs(self, app, client):
+        """
+        An async handler with inputs only returns what Flask makes of it.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query")
+            async def get(self, *, query):
+                return query
+
+        app.add_url_rule("/find", view_func=Find.as_view("find"))
+
+        assert client.get("/find?q=a").json == {"q": "a"}
+
+    def test_async_collision(self, app):
+        """
+        An async handler refuses a URL variable named like an input too.
+        """
+
+        class Find(RestView):
+            @reads(Search, location="query")
+            async def get(self, *, query):  # pragma: no cover -- never called
+                return query
+
+        app.add_url_rule("/find/<query>", view_func=Find.as_view("find"))
+
+        with pytest.raises(RestDeclarationError, match="'query' collides"):
+            app.test_client().get("/find/x")
+
+    def test_async_cleanups(self, app, client):
+        """
+        The async cleanups of an async handler's services run before it
+        returns, with declarations as without.
+        """
+        events = []
+
+        async def connect():
+            events.append("open")
+            yield Counter()
+            events.append("close")
+
+        register_factory(app, Counter, connect)
+
+        class Create(RestView):
+            services: ClassVar = {"counter": Counter}
+
+            @reads(Item)
+            @returns(Item)
+            async def post(self, *, body):
+                await self.aservice("counter")
+                events.append("view")
+                return body
+
+        @app.after_request
+        def after(response):
+            events.append("after")
+            return response
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        assert client.post("/items", json={"title": "a"}).json == {"title": "a"}
+        assert events == ["open", "view", "close", "after"]
+
+    def test_async_class_level(self, app, client):
+        """
+        A class-level declaration applies to an async handler.
+        """
+
+        @returns(Item)
+        class Show(RestView):
+            async def get(self):
+                return {"title": "a", "other": 1}
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        assert client.get("/show").json == {"title": "a"}
+
+    def test_blueprint_service(self, app, client):
+        """
+        A view with declarations resolves services through its blueprint.
+        """
+        api = Blueprint("api", __name__, url_prefix="/api")
+        register_value(app, Counter, Counter())
+        counter = Counter()
+        counter.calls = 7
+        register_value(api, Counter, counter)
+
+        class Show(RestView):
+            counter = ServiceAttr(Counter)
+
+            @returns(None)
+            def get(self):
+                return {"calls": self.counter.calls}
+
+        api.add_url_rule("/show", view_func=Show.as_view("show"))
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+        app.register_blueprint(api)
+
+        assert client.get("/api/show").json == {"calls": 7}
+        assert client.get("/show").json == {"calls": 0}

@@ -1,0 +1,93 @@
+"""Tests for flask_servicecbv.rest.etag: entity tags and preconditions."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.exceptions import PreconditionFailed, PreconditionRequired
+
+from flask_servicecbv.rest import check_if_match, etag_of, if_none_match
+
+TAG = etag_of(b"body")
+
+
+class TestEtagOf:
+    def test_stable(self):
+        """
+        The tag depends only on the bytes: unquoted hex, equal for equal bodies.
+        """
+        assert etag_of(b"body") == TAG
+        assert etag_of(b"body ") != TAG
+        assert len(TAG) == 32
+        assert int(TAG, 16) >= 0
+
+
+class TestIfNoneMatch:
+    @pytest.mark.parametrize("header", [f'"{TAG}"', f'W/"{TAG}"', f'"x", "{TAG}"', "*"])
+    @pytest.mark.parametrize("method", ["GET", "HEAD"])
+    def test_matches(self, app, header, method):
+        """
+        GET and HEAD match with the weak comparison, and `*` matches.
+        """
+        headers = {"If-None-Match": header}
+        with app.test_request_context(method=method, headers=headers) as ctx:
+            assert if_none_match(TAG, ctx.request)
+
+    @pytest.mark.parametrize(
+        ("method", "header"),
+        [("GET", '"other"'), ("GET", None), ("POST", "*"), ("PUT", f'"{TAG}"')],
+    )
+    def test_no_match(self, app, method, header):
+        """
+        Another tag, no header, or a method that changes things never matches.
+        """
+        headers = {} if header is None else {"If-None-Match": header}
+        with app.test_request_context(method=method, headers=headers) as ctx:
+            assert not if_none_match(TAG, ctx.request)
+
+
+class TestCheckIfMatch:
+    @pytest.mark.parametrize("header", [f'"{TAG}"', f'"x", "{TAG}"', "*"])
+    def test_matches(self, app, header):
+        """
+        A strong match, or `*` for an existing resource, passes.
+        """
+        with app.test_request_context(headers={"If-Match": header}) as ctx:
+            check_if_match(TAG, ctx.request, required=True)
+
+    @pytest.mark.parametrize("header", [f'W/"{TAG}"', '"other"'])
+    def test_stale(self, app, header):
+        """
+        A weak tag (strong comparison) or another tag fails with 412.
+        """
+        with (
+            app.test_request_context(headers={"If-Match": header}) as ctx,
+            pytest.raises(PreconditionFailed, match="The resource has changed"),
+        ):
+            check_if_match(TAG, ctx.request, required=False)
+
+    def test_no_resource(self, app):
+        """
+        `*` fails when there is no current representation.
+        """
+        with (
+            app.test_request_context(headers={"If-Match": "*"}) as ctx,
+            pytest.raises(PreconditionFailed, match="If-Match does not match"),
+        ):
+            check_if_match(None, ctx.request, required=False)
+
+    def test_required(self, app):
+        """
+        A required If-Match that is absent fails with 428.
+        """
+        with (
+            app.test_request_context() as ctx,
+            pytest.raises(PreconditionRequired, match="send If-Match with the ETag"),
+        ):
+            check_if_match(TAG, ctx.request, required=True)
+
+    def test_optional(self, app):
+        """
+        An optional If-Match that is absent passes.
+        """
+        with app.test_request_context() as ctx:
+            check_if_match(TAG, ctx.request, required=False)

@@ -1,0 +1,758 @@
+"""Tests for flask_servicecbv.rest.generics: generic views over a repository."""
+
+# Test views set `schema`, `FILTERS` and the other options as the docs show;
+# ClassVar annotations on every test view would be noise.
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Blueprint, abort
+from marshmallow import Schema, fields
+from werkzeug.routing import ValidationError as RoutingValidationError
+
+from flask_servicecbv import ServiceAttr, overwrite_value, register_value
+from flask_servicecbv.exceptions import RestDeclarationError
+from flask_servicecbv.rest import (
+    MAX_ID,
+    CollectionView,
+    IdConverter,
+    InMemoryRepository,
+    ItemView,
+    Pagination,
+    Repository,
+    json_errors,
+)
+
+
+class Bookmarks(InMemoryRepository):
+    """The service key of the bookmark repository."""
+
+
+class ReadOnly(Bookmarks):
+    """A repository that refuses new items once filled."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.filled = True
+
+    def create(self, data):
+        if getattr(self, "filled", False):
+            abort(403, "This repository is read-only.")
+        return super().create(data)
+
+
+class BookmarkSchema(Schema):
+    """A bookmark: the id is never read, the note never sent."""
+
+    id = fields.Integer(dump_only=True)
+    title = fields.String(required=True)
+    url = fields.String(required=True)
+    tags = fields.List(fields.String())
+    note = fields.String(load_only=True)
+
+
+class TagFilter(Schema):
+    """Filters of the listing: the bookmarks with a tag."""
+
+    tags = fields.String()
+
+
+class BookmarkList(CollectionView):
+    """The bookmarks."""
+
+    repository = ServiceAttr(Bookmarks)
+    schema = BookmarkSchema
+    FILTERS = TagFilter
+    PAGINATION = Pagination(default=2, maximum=3)
+
+
+class BookmarkItem(ItemView):
+    """One bookmark."""
+
+    repository = ServiceAttr(Bookmarks)
+    schema = BookmarkSchema
+
+
+def bookmark(n, *tags):
+    """The data of bookmark *n*."""
+    return {"title": f"b{n}", "url": f"https://e.com/{n}", "tags": list(tags)}
+
+
+@pytest.fixture(name="repository")
+def _repository():
+    return Bookmarks([bookmark(1, "a"), bookmark(2), bookmark(3, "a", "b")])
+
+
+@pytest.fixture(name="app")
+def _app(app, repository):
+    """
+    An app serving BookmarkList at /bookmarks/ and BookmarkItem at
+    /bookmarks/<id:item_id>.
+    """
+    json_errors(app)
+    app.url_map.converters["id"] = IdConverter
+    register_value(app, Bookmarks, repository)
+    app.add_url_rule("/bookmarks/", view_func=BookmarkList.as_view("bookmarks"))
+    app.add_url_rule(
+        "/bookmarks/<id:item_id>", view_func=BookmarkItem.as_view("bookmark")
+    )
+    return app
+
+
+def listed(n, *tags):
+    """Bookmark *n* as the API sends it."""
+    return {"id": n, **bookmark(n, *tags)}
+
+
+class TestList:
+    def test_first_page(self, client):
+        """
+        The listing's first page has the default size, metadata and links.
+        """
+        response = client.get("/bookmarks/")
+
+        assert response.json == {
+            "items": [listed(1, "a"), listed(2)],
+            "meta": {"page": 1, "per_page": 2, "total": 3, "pages": 2},
+        }
+        assert response.headers["Link"] == (
+            '<http://localhost/bookmarks/?per_page=2&page=1>; rel="first", '
+            '<http://localhost/bookmarks/?per_page=2&page=2>; rel="last", '
+            '<http://localhost/bookmarks/?per_page=2&page=2>; rel="next"'
+        )
+
+    def test_other_page(self, client):
+        """
+        `page` and `per_page` choose the page.
+        """
+        response = client.get("/bookmarks/?page=2&per_page=1")
+
+        assert response.json["items"] == [listed(2)]
+        assert response.json["meta"] == {
+            "page": 2,
+            "per_page": 1,
+            "total": 3,
+            "pages": 3,
+        }
+
+    def test_past_the_end(self, client, repository, monkeypatch):
+        """
+        A page past the end is empty, and the repository is not asked for it.
+        """
+        monkeypatch.setattr(repository, "list", None)
+
+        response = client.get("/bookmarks/?page=5")
+
+        assert response.json["items"] == []
+        assert response.json["meta"]["total"] == 3
+
+    def test_maximum(self, client):
+        """
+        The maximum page size is accepted.
+        """
+        assert len(client.get("/bookmarks/?per_page=3").json["items"]) == 3
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("page", "0"),
+            ("page", "-1"),
+            ("page", "x"),
+            ("page", "+3"),
+            ("page", "%203"),
+            ("page", "%D9%A3"),
+            ("page", "1.5"),
+            ("per_page", "0"),
+            ("per_page", "4"),
+            ("per_page", "-2"),
+        ],
+    )
+    def test_bad_page(self, client, name, value):
+        """
+        A page or size that is not a positive ASCII integer, or over the
+        maximum, is answered with 422 naming the argument.
+        """
+        response = client.get(f"/bookmarks/?{name}={value}")
+
+        assert response.status_code == 422
+        assert list(response.json["errors"]["query"]) == [name]
+
+    def test_filter(self, client):
+        """
+        A FILTERS schema filters the listing, and links keep the filter.
+        """
+        response = client.get("/bookmarks/?tags=a&per_page=1")
+
+        assert response.json["items"] == [listed(1, "a")]
+        assert response.json["meta"]["total"] == 2
+        assert 'tags=a&per_page=1&page=2>; rel="next"' in response.headers["Link"]
+
+    def test_unknown_argument(self, client):
+        """
+        Query arguments that FILTERS does not declare are left out.
+        """
+        assert client.get("/bookmarks/?other=1").json["meta"]["total"] == 3
+
+    def test_etag(self, client):
+        """
+        The listing has an ETag; If-None-Match answers 304 with it.
+        """
+        etag = client.get("/bookmarks/").headers["ETag"]
+
+        response = client.get("/bookmarks/", headers={"If-None-Match": etag})
+
+        assert response.status_code == 304
+        assert response.headers["ETag"] == etag
+        client.post("/bookmarks/", json=bookmark(4))
+        assert (
+            client.get("/bookmarks/", headers={"If-None-Match": etag}).status_code
+            == 200
+        )
+
+    def test_without_filters(self, app, client):
+        """
+        A listing without FILTERS ignores other query arguments.
+        """
+
+        class All(CollectionView):
+            repository = ServiceAttr(Bookmarks)
+            schema = BookmarkSchema
+
+        app.add_url_rule("/all/", view_func=All.as_view("all"))
+
+        response = client.get("/all/?tags=a")
+
+        assert response.json["meta"] == {
+            "page": 1,
+            "per_page": 20,
+            "total": 3,
+            "pages": 1,
+        }
+
+
+class TestCreate:
+    def test_created(self, client):
+        """
+        POST creates an item: 201, the item, and its Location.
+        """
+        response = client.post("/bookmarks/", json={**bookmark(4), "note": "n"})
+
+        assert response.status_code == 201
+        assert response.json == listed(4)
+        assert response.headers["Location"] == "/bookmarks/4"
+        assert client.get("/bookmarks/4").json == listed(4)
+
+    def test_item_endpoint(self, app, client):
+        """
+        With ITEM_ENDPOINT, Location is built with url_for.
+        """
+
+        class Elsewhere(CollectionView):
+            repository = ServiceAttr(Bookmarks)
+            schema = BookmarkSchema
+            ITEM_ENDPOINT = "bookmark"
+
+        app.add_url_rule("/other", view_func=Elsewhere.as_view("other"))
+
+        response = client.post("/other", json=bookmark(4))
+
+        assert response.headers["Location"] == "/bookmarks/4"
+
+    def test_object_items(self, app, client):
+        """
+        Location reads the id of an item that is an object, not a mapping.
+        """
+
+        class Obj:
+            def __init__(self, data):
+                self.__dict__.update(data, id=9)
+
+        class Objects(CollectionView):
+            repository = ServiceAttr(Bookmarks)
+            schema = BookmarkSchema
+
+            def create_item(self, data):
+                return Obj(data)
+
+        app.add_url_rule("/objects/", view_func=Objects.as_view("objects"))
+
+        response = client.post("/objects/", json=bookmark(4))
+
+        assert response.headers["Location"] == "/objects/9"
+        assert response.json["id"] == 9
+
+    def test_dump_only_refused(self, client):
+        """
+        A body may not set a dump_only field.
+        """
+        response = client.post("/bookmarks/", json={**bookmark(4), "id": 1})
+
+        assert response.status_code == 422
+        assert response.json["errors"] == {"json": {"id": ["Unknown field."]}}
+
+    def test_invalid(self, client):
+        """
+        A body missing required fields is answered with 422.
+        """
+        response = client.post("/bookmarks/", json={"title": "t"})
+
+        assert response.json["errors"] == {
+            "json": {"url": ["Missing data for required field."]}
+        }
+
+    def test_customised(self, app, client, repository):
+        """
+        Overriding create_item changes how items are made, and only that.
+        """
+
+        class Stamped(CollectionView):
+            repository = ServiceAttr(Bookmarks)
+            schema = BookmarkSchema
+
+            def create_item(self, data):
+                return super().create_item({**data, "tags": ["stamped"]})
+
+        app.add_url_rule("/stamped/", view_func=Stamped.as_view("stamped"))
+
+        response = client.post("/stamped/", json=bookmark(4))
+
+        assert response.status_code == 201
+        assert response.json == listed(4, "stamped")
+        assert repository.get(4)["tags"] == ["stamped"]
+
+
+class TestRetrieve:
+    def test_found(self, client):
+        """
+        GET returns the item, without load_only fields, with an ETag.
+        """
+        client.post("/bookmarks/", json={**bookmark(4), "note": "private"})
+
+        response = client.get("/bookmarks/4")
+
+        assert response.json == listed(4)
+        assert "ETag" in response.headers
+
+    def test_missing(self, client):
+        """
+        A missing item is a 404 naming it.
+        """
+        response = client.get("/bookmarks/99")
+
+        assert response.status_code == 404
+        assert response.json["message"] == "There is no item 99."
+
+    def test_not_modified(self, client):
+        """
+        A matching If-None-Match is a 304 with the ETag.
+        """
+        etag = client.get("/bookmarks/1").headers["ETag"]
+
+        response = client.get("/bookmarks/1", headers={"If-None-Match": f"W/{etag}"})
+
+        assert response.status_code == 304
+        assert response.headers["ETag"] == etag
+
+
+class TestUpdate:
+    def test_put(self, client):
+        """
+        PUT replaces the item.
+        """
+        response = client.put("/bookmarks/1", json=bookmark(9))
+
+        assert response.json == {**listed(9), "id": 1}
+        assert client.get("/bookmarks/1").json == {**listed(9), "id": 1}
+
+    def test_put_requires_every_field(self, client):
+        """
+        PUT requires every required field.
+        """
+        response = client.put("/bookmarks/1", json={"title": "t"})
+
+        assert response.status_code == 422
+        assert response.json["errors"] == {
+            "json": {"url": ["Missing data for required field."]}
+        }
+
+    def test_patch(self, client):
+        """
+        PATCH changes the fields it sends.
+        """
+        response = client.patch("/bookmarks/1", json={"title": "new"})
+
+        assert response.json == {**listed(1, "a"), "title": "new"}
+
+    def test_patch_text_plain(self, client):
+        """
+        A PATCH sent as text/plain is refused with 415 and changes nothing.
+        """
+        response = client.patch(
+            "/bookmarks/1", data='{"title": "lost"}', content_type="text/plain"
+        )
+
+        assert response.status_code == 415
+        assert response.headers["Accept-Patch"] == "application/json"
+        assert client.get("/bookmarks/1").json == listed(1, "a")
+
+    @pytest.mark.parametrize("method", ["put", "patch"])
+    def test_missing(self, client, method):
+        """
+        Updating a missing item is a 404.
+        """
+        response = getattr(client, method)("/bookmarks/99", json=bookmark(9))
+
+        assert response.status_code == 404
+
+    def test_deleted_meanwhile(self, app, client, repository, monkeypatch):
+        """
+        An item deleted between the check and the update is a 404.
+        """
+        monkeypatch.setattr(repository, "update", lambda *_, **__: None)
+
+        assert client.patch("/bookmarks/1", json={"title": "x"}).status_code == 404
+
+    def test_if_match(self, client):
+        """
+        PUT with the current ETag in If-Match succeeds, and sends the new ETag.
+        """
+        etag = client.get("/bookmarks/1").headers["ETag"]
+
+        response = client.put(
+            "/bookmarks/1", json=bookmark(9), headers={"If-Match": etag}
+        )
+
+        assert response.status_code == 200
+        assert response.headers["ETag"] == client.get("/bookmarks/1").headers["ETag"]
+        assert response.headers["ETag"] != etag
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_stale(self, client, method):
+        """
+        An If-Match with an old ETag is a 412, and nothing changes.
+        """
+        etag = client.get("/bookmarks/1").headers["ETag"]
+        client.patch("/bookmarks/1", json={"title": "changed"})
+
+        response = getattr(client, method)(
+            "/bookmarks/1", json=bookmark(9), headers={"If-Match": etag}
+        )
+
+        assert response.status_code == 412
+        assert client.get("/bookmarks/1").json["title"] == "changed"
+
+    def test_weak_never_matches(self, client):
+        """
+        If-Match uses the strong comparison: the current ETag, weak, is a 412.
+        """
+        etag = client.get("/bookmarks/1").headers["ETag"]
+
+        response = client.patch(
+            "/bookmarks/1", json={"title": "x"}, headers={"If-Match": f"W/{etag}"}
+        )
+
+        assert response.status_code == 412
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_required(self, app, client, method):
+        """
+        With REQUIRE_IF_MATCH, a change without If-Match is a 428, and one
+        with it succeeds.
+        """
+
+        class Strict(BookmarkItem):
+            REQUIRE_IF_MATCH = True
+
+        app.add_url_rule("/strict/<id:item_id>", view_func=Strict.as_view("strict"))
+
+        response = getattr(client, method)("/strict/1", json=bookmark(9))
+
+        assert response.status_code == 428
+        etag = client.get("/strict/1").headers["ETag"]
+        response = getattr(client, method)(
+            "/strict/1", json=bookmark(9), headers={"If-Match": etag}
+        )
+        assert response.status_code in (200, 204)
+
+
+class TestDelete:
+    def test_deleted(self, client):
+        """
+        DELETE is a 204 without a body, then GET is a 404.
+        """
+        response = client.delete("/bookmarks/1")
+
+        assert response.status_code == 204
+        assert response.data == b""
+        assert client.get("/bookmarks/1").status_code == 404
+
+    def test_missing(self, client):
+        """
+        Deleting a missing item is a 404.
+        """
+        assert client.delete("/bookmarks/99").status_code == 404
+
+    def test_deleted_meanwhile(self, client, repository, monkeypatch):
+        """
+        An item deleted between the check and the deletion is a 404.
+        """
+        monkeypatch.setattr(repository, "delete", lambda _: False)
+
+        assert client.delete("/bookmarks/1").status_code == 404
+
+
+class TestRepositoryService:
+    def test_overwrite_value(self, app, client):
+        """
+        overwrite_value swaps the repository under the generic views.
+        """
+        with app.app_context():
+            overwrite_value(Bookmarks, Bookmarks([bookmark(7)]))
+
+        assert client.get("/bookmarks/").json["items"] == [{**listed(7), "id": 1}]
+
+    def test_blueprint_repository(self, app, client):
+        """
+        A read-only repository registered on a blueprint serves that
+        blueprint's views; the app's views keep the app's.
+        """
+        public = Blueprint("public", __name__, url_prefix="/public")
+        register_value(public, Bookmarks, ReadOnly([bookmark(5)]))
+        public.add_url_rule("/bookmarks/", view_func=BookmarkList.as_view("list"))
+        app.register_blueprint(public)
+
+        assert client.get("/public/bookmarks/").json["meta"]["total"] == 1
+        response = client.post("/public/bookmarks/", json=bookmark(6))
+        assert response.status_code == 403
+        assert response.json["message"] == "This repository is read-only."
+        assert client.get("/bookmarks/").json["meta"]["total"] == 3
+
+
+class TestDeclarations:
+    def test_plans(self):
+        """
+        The generic views have the plans of their methods.
+        """
+        assert set(BookmarkList.rest_plans) == {"get", "post"}
+        assert set(BookmarkItem.rest_plans) == {"get", "put", "patch", "delete"}
+        assert BookmarkList.rest_plans["post"].output.status == 201
+        assert BookmarkItem.rest_plans["patch"].inputs[0].partial is True
+        assert BookmarkItem.rest_plans["put"].inputs[0].partial is False
+        assert BookmarkItem.rest_plans["delete"].output.schema is None
+
+    def test_schema_built_once(self):
+        """
+        A schema class is instantiated once per view class, and shared by
+        its plans.
+        """
+        schemas = {
+            id(plan.output.schema)
+            for name, plan in BookmarkItem.rest_plans.items()
+            if name != "delete"
+        }
+
+        assert len(schemas) == 1
+        assert BookmarkItem.rest_plans["put"].inputs[0].schema is (
+            BookmarkItem.rest_plans["get"].output.schema
+        )
+
+    def test_subclass_schema(self, app, client):
+        """
+        A subclass with another schema gets its own plans; the parent's are
+        unchanged.
+        """
+
+        class Short(Schema):
+            id = fields.Integer(dump_only=True)
+            title = fields.String(required=True)
+
+        class ShortItem(BookmarkItem):
+            schema = Short
+
+        app.add_url_rule("/short/<id:item_id>", view_func=ShortItem.as_view("short"))
+
+        assert client.get("/short/1").json == {"id": 1, "title": "b1"}
+        assert client.get("/bookmarks/1").json == listed(1, "a")
+        assert isinstance(ShortItem.rest_plans["get"].output.schema, Short)
+        assert isinstance(BookmarkItem.rest_plans["get"].output.schema, BookmarkSchema)
+
+    def test_subclass_same_schema(self):
+        """
+        A subclass without its own schema builds its own instance once.
+        """
+
+        class Again(BookmarkItem):
+            pass
+
+        schema = Again.rest_plans["get"].output.schema
+        assert isinstance(schema, BookmarkSchema)
+        assert Again.rest_plans["put"].inputs[0].schema is schema
+
+    def test_schema_instance(self):
+        """
+        A schema instance is used as it is.
+        """
+        schema = BookmarkSchema(only=["id", "title"])
+
+        class Titles(ItemView):
+            repository = ServiceAttr(Bookmarks)
+
+        Titles.schema = schema
+
+        class Named(Titles):
+            schema = BookmarkSchema(only=["id", "title"])
+
+        assert Named.rest_plans["get"].output.schema is Named.schema
+
+    def test_no_schema(self, app, client):
+        """
+        A generic view without a schema says so when it is requested.
+        """
+
+        class Unset(CollectionView):
+            repository = ServiceAttr(Bookmarks)
+
+        app.add_url_rule("/unset/", view_func=Unset.as_view("unset"))
+
+        assert Unset.rest_plans == {}
+        with pytest.raises(
+            RestDeclarationError, match=r"Unset\.get serves nothing: .* set `schema"
+        ):
+            client.get("/unset/")
+
+    @pytest.mark.parametrize("value", [dict, {"title": "x"}, 42])
+    def test_bad_schema(self, value):
+        """
+        A schema that is not a marshmallow schema is refused when the class
+        is created.
+        """
+        with pytest.raises(RestDeclarationError, match=r"\.schema must be a marsh"):
+
+            class Bad(ItemView):
+                repository = ServiceAttr(Bookmarks)
+                schema = value
+
+
+class TestIdConverter:
+    @pytest.mark.parametrize("raw", ["1", str(MAX_ID), "42"])
+    def test_matches(self, client, raw):
+        """
+        Ids from 1 to MAX_ID reach the view.
+        """
+        response = client.get(f"/bookmarks/{raw}")
+
+        assert response.status_code in (200, 404)
+        if raw != "1":
+            assert response.json["message"] == f"There is no item {raw}."
+
+    @pytest.mark.parametrize(
+        "raw", ["0", "01", "-1", "x", "%D9%A3", str(MAX_ID + 1), "9" * 20, "1.0"]
+    )
+    def test_not_found(self, client, raw):
+        """
+        Anything else is a 404 from routing.
+        """
+        response = client.get(f"/bookmarks/{raw}")
+
+        assert response.status_code == 404
+        assert response.json["message"].startswith("The requested URL")
+
+    def test_to_url(self, app):
+        """
+        url_for writes the id as digits.
+        """
+        with app.test_request_context():
+            from flask import url_for  # noqa: PLC0415 -- used here only
+
+            assert url_for("bookmark", item_id=12) == "/bookmarks/12"
+
+    def test_to_python_bound(self, app):
+        """
+        to_python refuses an id over MAX_ID.
+        """
+        converter = IdConverter(app.url_map)
+
+        assert converter.to_python("5") == 5
+        with pytest.raises(RoutingValidationError, match=r"^$"):
+            converter.to_python(str(MAX_ID + 1))
+
+
+class TestInMemoryRepository:
+    def test_protocol(self):
+        """
+        InMemoryRepository satisfies the runtime-checkable Repository.
+        """
+        assert isinstance(InMemoryRepository(), Repository)
+        assert not isinstance(object(), Repository)
+
+    def test_create_and_get(self):
+        """
+        Ids count from 1; get returns copies.
+        """
+        repo = InMemoryRepository([{"a": 1}])
+
+        created = repo.create({"a": 2})
+
+        assert created == {"a": 2, "id": 2}
+        assert repo.get(2) == created
+        repo.get(2)["a"] = 99
+        assert repo.get(2)["a"] == 2
+        assert repo.get(3) is None
+
+    def test_list_and_count(self):
+        """
+        list pages in creation order; count counts.
+        """
+        repo = InMemoryRepository([{"n": n} for n in range(5)])
+
+        assert [i["n"] for i in repo.list(offset=1, limit=2, filters={})] == [1, 2]
+        assert repo.count(filters={}) == 5
+
+    def test_filters(self):
+        """
+        A filter selects equal values, or lists that contain it.
+        """
+        repo = InMemoryRepository(
+            [{"t": "a", "tags": ["x"]}, {"t": "b", "tags": ["x", "y"]}, {"t": "a"}]
+        )
+
+        assert repo.count(filters={"t": "a"}) == 2
+        assert repo.count(filters={"tags": "y"}) == 1
+        assert repo.count(filters={"t": "a", "tags": "x"}) == 1
+        assert repo.list(offset=0, limit=9, filters={"t": "c"}) == []
+
+    def test_update(self):
+        """
+        A partial update merges; a full one replaces and keeps the id.
+        """
+        repo = InMemoryRepository([{"a": 1, "b": 2}])
+
+        assert repo.update(1, {"a": 3}, partial=True) == {"a": 3, "b": 2, "id": 1}
+        assert repo.update(1, {"c": 4}, partial=False) == {"c": 4, "id": 1}
+        assert repo.update(2, {"c": 4}, partial=True) is None
+
+    def test_delete(self):
+        """
+        delete says whether there was an item.
+        """
+        repo = InMemoryRepository([{"a": 1}])
+
+        assert repo.delete(1) is True
+        assert repo.delete(1) is False
+        assert repo.get(1) is None
+
+    def test_repr(self):
+        """
+        The repr counts the items.
+        """
+        assert repr(InMemoryRepository([{}, {}])) == "<InMemoryRepository: 2 items>"
+
+
+def test_protocol_is_typed() -> None:
+    """
+    A Repository of a given item type is a generic alias.
+    """
+    alias: Any = Repository[dict]
+    assert alias.__origin__ is Repository
