@@ -2221,6 +2221,75 @@ class TestBaseExceptions:
         ]
         assert caplog.records == []
 
+    def test_system_exit_in_view(self, events):
+        """
+        sys.exit() in a view ends the app context with SystemExit: every
+        cleanup runs, so do the teardown functions registered before
+        init_app, and the SystemExit propagates.
+        """
+        app = Flask(__name__)
+
+        @app.teardown_appcontext
+        def registered_before(exc):
+            events.append(("teardown", type(exc)))
+
+        flask_servicecbv.init_app(app)
+        flask_servicecbv.register_factory(app, "gen", generator_factory(events, "gen"))
+        flask_servicecbv.register_factory(app, "cm", lambda: FakeCM(events, "cm"))
+        flask_servicecbv.register_factory(
+            app, "last", generator_factory(events, "last")
+        )
+
+        @app.get("/")
+        def view():
+            flask_servicecbv.get("gen", "cm", "last")
+            sys.exit(3)
+
+        with pytest.raises(SystemExit, match="3"):
+            app.test_client().get("/")
+
+        assert [event[:2] for event in events] == [
+            ("enter", "cm"),
+            ("closed", "last"),
+            ("exit", "cm"),
+            ("closed", "gen"),
+            ("teardown", SystemExit),
+        ]
+
+    def test_cancelled_async_handler(self, events):
+        """
+        An async handler that is cancelled closes every async service (and
+        what was built on them) before the CancelledError propagates; the
+        sync ones are closed at teardown.
+        """
+        app = flask_servicecbv.init_app(Flask(__name__))
+        flask_servicecbv.register_factory(
+            app, "agen", async_generator_factory(events, "agen")
+        )
+        flask_servicecbv.register_factory(app, "acm", lambda: FakeACM(events, "acm"))
+        flask_servicecbv.register_factory(
+            app, "last", async_generator_factory(events, "last")
+        )
+        flask_servicecbv.register_factory(app, "gen", generator_factory(events, "gen"))
+
+        class Handler(ServiceView):
+            async def get(self):
+                await flask_servicecbv.aget("agen", "acm", "last", "gen")
+                raise asyncio.CancelledError
+
+        app.add_url_rule("/", view_func=Handler.as_view("handler"))
+
+        with pytest.raises(asyncio.CancelledError):
+            app.test_client().get("/")
+
+        assert [event[:2] for event in events] == [
+            ("aenter", "acm"),
+            ("closed", "last"),
+            ("aexit", "acm"),
+            ("closed", "agen"),
+            ("closed", "gen"),
+        ]
+
 
 # -- services told apart by registration, not by instance --------------------
 
