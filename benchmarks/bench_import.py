@@ -116,7 +116,7 @@ def heaviest(stderr: str, top: int) -> list[dict[str, Any]]:
     Parse `-X importtime` output after the marker: the *top* modules by their
     own import time, in µs.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in stderr.split(_MARKER, 1)[1].splitlines():
         if not line.startswith("import time:"):
             continue
