@@ -113,6 +113,8 @@ nitpick_ignore_regex = [
 
 html_theme = "furo"
 html_title = f"flask_servicecbv {release}"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "source_repository": REPOSITORY_URL,
     "source_branch": "main",
