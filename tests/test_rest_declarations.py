@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import io
+import sys
 import threading
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -1198,3 +1201,36 @@ class TestRunning:
 
         assert client.get("/api/show").json == {"calls": 7}
         assert client.get("/show").json == {"calls": 0}
+
+
+class TestTypedViews:
+    def test_views_of_the_type_check(self, app, client, monkeypatch):
+        """
+        The views of tests/type_check/check_rest.py, which mypy checks, serve
+        their declarations.
+        """
+        path = Path(__file__).parent / "type_check" / "check_rest.py"
+        spec = importlib.util.spec_from_file_location("check_rest", path)
+        module = importlib.util.module_from_spec(spec)
+        # dataclass() looks the module up while it runs.
+        monkeypatch.setitem(sys.modules, "check_rest", module)
+        spec.loader.exec_module(module)
+        register_value(app, module.SearchClient, module.SearchClient())
+        register_value(app, module.BookmarkRepository, module.BookmarkRepository())
+        app.add_url_rule("/search", view_func=module.Search.as_view("search"))
+        app.add_url_rule("/again", view_func=module.SearchInstance.as_view("again"))
+        app.add_url_rule(
+            "/bookmarks/", view_func=module.BookmarkList.as_view("bookmarks")
+        )
+        app.add_url_rule(
+            "/bookmarks/<int:item_id>", view_func=module.BookmarkItem.as_view("item")
+        )
+
+        assert client.get("/search?q=a").json == [{"title": "a"}]
+        assert client.get("/again?q=b").json == [{"title": "b"}]
+        assert client.get("/search").status_code == 422
+        assert client.post("/bookmarks/", json={}).json == {
+            "id": 1,
+            "title": "untitled",
+        }
+        assert client.delete("/bookmarks/1").status_code == 428
