@@ -133,7 +133,7 @@ class RequestValidationError(ServiceCBVError, UnprocessableEntity):
     Raised (and answered with ``422``) when a request's input does not load
     with its schema.
 
-    Its :attr:`messages` are keyed by location, then by field, as marshmallow
+    Its ``messages`` are keyed by location, then by field, as marshmallow
     reports them: ``{"json": {"title": ["Missing data for required field."]}}``.
     """
 
@@ -174,6 +174,7 @@ class UnsupportedContentTypeError(ServiceCBVError, UnsupportedMediaType):
         environ: WSGIEnvironment | None = None,
         scope: dict[str, Any] | None = None,
     ) -> list[tuple[str, str]]:
+        """Add the accepted types as ``Accept-Post`` (``Accept-Patch``)."""
         headers = super().get_headers(environ, scope)
         method = (environ or {}).get("REQUEST_METHOD")
         name = "Accept-Patch" if method == "PATCH" else "Accept-Post"

@@ -2,7 +2,8 @@
 REST endpoints on service views: declared inputs and outputs, JSON errors,
 generic views over a repository service, pagination and entity tags.
 
-Importing :mod:`flask_servicecbv` does not import this package.
+Importing :mod:`flask_servicecbv` does not import this package; the OpenAPI
+document is in :mod:`flask_servicecbv.rest.openapi`, which needs apispec.
 """
 
 from __future__ import annotations
@@ -33,16 +34,19 @@ from .generics import (
     UpdateMixin,
 )
 from .pagination import MAX_PAGE, Page, PageMetaSchema, Pagination, QueryInteger
+from .validate import NO_NUL, FullMatch
 
 __all__ = [
     "ARGUMENT_NAMES",
     "MAX_ID",
     "MAX_PAGE",
+    "NO_NUL",
     "PROBLEM_JSON",
     "CollectionView",
     "CreateMixin",
     "DeleteMixin",
     "ErrorSchema",
+    "FullMatch",
     "IdConverter",
     "InMemoryRepository",
     "Input",

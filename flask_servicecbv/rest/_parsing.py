@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 
     from .declarations import Unknown
 
-__all__ = ["BODY_LOCATIONS", "LOCATIONS", "loader_for"]
+__all__ = ["ABSENT", "BODY_LOCATIONS", "LOCATIONS", "loader_for"]
+
+#: What a loader returns for an optional body that was not sent: the method
+#: then gets ``None``, not an empty object its schema would have to accept.
+ABSENT: Final = object()
 
 #: Locations that come from the request body; a method reads at most one.
 BODY_LOCATIONS: Final = frozenset({"json", "form", "files"})
@@ -117,14 +121,14 @@ def _json_loader(required: bool) -> Callable[[], Any]:  # noqa: FBT001 -- privat
         if not mimetype and not _has_body():
             if required:
                 raise RequestBodyError
-            return {}
+            return ABSENT
         if not _is_json(mimetype):
             raise UnsupportedContentTypeError(("application/json",), mimetype)
         data = req.get_data(cache=True)
         if not data:
             if required:
                 raise RequestBodyError
-            return {}
+            return ABSENT
         try:
             return _cv_app.get().app.json.loads(data)
         except ValueError as e:
@@ -148,7 +152,7 @@ def _form_loader(
         if not mimetype and not _has_body():
             if required:
                 raise RequestBodyError
-            return {}
+            return ABSENT
         if mimetype not in accepted:
             raise UnsupportedContentTypeError(accepted, mimetype)
         return read_fields(req.files if files else req.form)

@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 from flask_servicecbv.views import ServiceMixin, _closing_async
 
-from ._parsing import LOCATIONS, loader_for
+from ._parsing import ABSENT, LOCATIONS, loader_for
 from .response import Responder
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ def reads(
             :attr:`RestMixin.UNKNOWN` for the location.
 
         required: For body locations: a request without a body is answered
-            with ``400``; with ``False`` it loads as an empty object.
+            with ``400``; with ``False`` the method gets ``None`` for it.
 
         partial: Passed to :meth:`marshmallow.Schema.load`, for ``PATCH``.
 
@@ -472,6 +472,8 @@ def _loading(cls: type[RestMixin], inp: Input) -> Callable[[Any], Any]:
         return load_path
 
     def load(data: Any) -> Any:
+        if data is ABSENT:
+            return None
         try:
             return schema.load(data, unknown=unknown, partial=partial)
         except ValidationError as e:

@@ -1,0 +1,1092 @@
+"""Tests for flask_servicecbv.rest.openapi: the document, its serving and CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import swagger_ui_bundle
+from flask import Blueprint, Flask, Response
+from flask.views import MethodView
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
+from openapi_spec_validator import validate as validate_spec
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
+from werkzeug.serving import make_server
+
+import flask_servicecbv as svc
+from flask_servicecbv.exceptions import OpenAPIError
+from flask_servicecbv.rest import (
+    CollectionView,
+    IdConverter,
+    InMemoryRepository,
+    ItemView,
+    RestView,
+    json_errors,
+    openapi,
+    reads,
+    returns,
+)
+from flask_servicecbv.rest.openapi import OpenAPI, build_spec, spec_json
+from flask_servicecbv.rest.validate import NO_NUL, FullMatch
+
+# http or https, a host of letters, digits, dots and dashes, and a path.
+URL_PATTERN = r"https?://[A-Za-z][A-Za-z0-9.-]{0,60}(/[A-Za-z0-9._~/-]{0,60})?"
+
+
+class NoteSchema(Schema):
+    """A note: its URL is checked by the same pattern the document shows."""
+
+    id = fields.Integer(dump_only=True)
+    url = fields.String(required=True, validate=FullMatch(URL_PATTERN))
+    title = fields.String(
+        required=True, validate=[validate.Length(min=1, max=40), NO_NUL]
+    )
+
+
+class Notes(InMemoryRepository):
+    """The repository service key."""
+
+
+class SearchArgs(Schema):
+    q = fields.String(required=True, validate=validate.Length(max=20))
+    tag = fields.List(fields.String(validate=validate.Length(max=10)))
+
+
+class Result(Schema):
+    q = fields.String()
+    tag = fields.List(fields.String())
+
+
+class TraceHeaders(Schema):
+    trace = fields.String(data_key="X-Trace", validate=validate.Length(max=20))
+
+
+class Upload(Schema):
+    name = fields.String(required=True, validate=validate.Length(max=20))
+
+
+class Described(Schema):
+    """A schema whose Meta has a description."""
+
+    class Meta:
+        description = "Described on purpose."
+
+    name = fields.String(required=True, validate=validate.Length(max=20))
+
+
+def note_views() -> tuple[type[CollectionView], type[ItemView]]:
+    class NoteList(CollectionView):
+        """Notes: list and create."""
+
+        notes = svc.ServiceAttr(Notes)
+        repository = notes
+        schema = NoteSchema
+        ITEM_ENDPOINT = ".note"
+
+    class NoteItem(ItemView):
+        notes = svc.ServiceAttr(Notes)
+        repository = notes
+        schema = NoteSchema
+        LOOKUP = "note_id"
+
+    return NoteList, NoteItem
+
+
+@pytest.fixture(name="full_app")
+def _full_app():
+    """
+    An app with every kind of view the document describes.
+    """
+    app = svc.init_app(Flask("full"))
+    app.url_map.converters["id"] = IdConverter
+    json_errors(app)
+    svc.register_value(app, Notes, Notes())
+    note_list, note_item = note_views()
+
+    class Search(RestView):
+        """
+        Search the notes.
+
+        Finds what matches q.
+        """
+
+        @reads(SearchArgs, location="query")
+        @reads(TraceHeaders, location="headers")
+        @returns(Result)
+        def get(self, *, query: dict[str, Any], headers: dict[str, Any]) -> Any:
+            return query
+
+    class Form(RestView):
+        @reads(Upload, location="form", description="The upload.")
+        @returns(Upload, status=201)
+        def post(self, *, form: dict[str, Any]) -> Any:
+            return form
+
+    class Open(RestView):
+        UNKNOWN = {"json": INCLUDE}
+
+        @reads(Upload)
+        @returns(None, status=204)
+        def put(self, *, body: dict[str, Any]) -> None:
+            pass
+
+        @reads(Upload, unknown=EXCLUDE)
+        @returns(None, status=204)
+        def post(self, *, body: dict[str, Any]) -> None:
+            pass
+
+        @reads(Upload, required=False)
+        @returns(None, status=204)
+        def patch(self, *, body: dict[str, Any]) -> None:
+            pass
+
+    class Meta(RestView):
+        @reads(Described)
+        @returns(Described)
+        def post(self, *, body: dict[str, Any]) -> Any:
+            return body
+
+    class Plain(svc.ServiceView):
+        def get(self, **kwargs: object) -> str:
+            return "plain"
+
+    class NotAService(MethodView):
+        def get(self) -> str:  # pragma: no cover -- never requested
+            return "no"
+
+    api = Blueprint("api", __name__)
+    v2 = Blueprint("v2", __name__)
+    api.add_url_rule("/notes", view_func=note_list.as_view("notes"))
+    api.add_url_rule("/notes/<id:note_id>", view_func=note_item.as_view("note"))
+    v2.add_url_rule("/search", view_func=Search.as_view("search"))
+    api.register_blueprint(v2, url_prefix="/v2")
+    app.register_blueprint(api, url_prefix="/api")
+    app.add_url_rule("/form", view_func=Form.as_view("form"))
+    app.add_url_rule("/open", view_func=Open.as_view("open"))
+    app.add_url_rule("/meta", view_func=Meta.as_view("meta"))
+    app.add_url_rule("/plain/<int:n>", view_func=Plain.as_view("plain"))
+    app.add_url_rule("/plain2/<any(a, b):kind>", view_func=Plain.as_view("plain2"))
+    app.add_url_rule("/health", view_func=svc.HealthView.as_view("health"))
+    app.add_url_rule("/mv", view_func=NotAService.as_view("mv"))
+    return app
+
+
+@pytest.fixture(name="doc")
+def _doc(full_app):
+    return build_spec(full_app)
+
+
+class TestDocument:
+    def test_valid(self, doc):
+        """
+        The document is valid OpenAPI 3.1.
+        """
+        validate_spec(doc)
+        assert doc["openapi"] == "3.1.0"
+
+    def test_info_defaults(self, doc):
+        """
+        Nothing is required: the title is the app's name.
+        """
+        assert doc["info"] == {"title": "full", "version": "1.0.0"}
+
+    def test_info_configured(self, full_app):
+        """
+        Title, version, description, servers, tags and security come from
+        the configuration.
+        """
+        full_app.config.update(
+            OPENAPI_TITLE="Notes API",
+            OPENAPI_VERSION=2,
+            OPENAPI_DESCRIPTION="All the notes.",
+            OPENAPI_SERVERS=[{"url": "https://api.example.com"}],
+            OPENAPI_TAGS=[{"name": "api", "description": "The API."}],
+            OPENAPI_SECURITY_SCHEMES={"bearer": {"type": "http", "scheme": "bearer"}},
+            OPENAPI_SECURITY=[{"bearer": []}],
+        )
+
+        doc = build_spec(full_app)
+
+        validate_spec(doc)
+        assert doc["info"] == {
+            "title": "Notes API",
+            "version": "2",
+            "description": "All the notes.",
+        }
+        assert doc["servers"] == [{"url": "https://api.example.com"}]
+        assert doc["tags"] == [{"name": "api", "description": "The API."}]
+        assert doc["security"] == [{"bearer": []}]
+        assert doc["components"]["securitySchemes"] == {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+
+    def test_only_service_views(self, doc):
+        """
+        Every service view on the URL map is described, and nothing else.
+        """
+        assert sorted(doc["paths"]) == [
+            "/api/notes",
+            "/api/notes/{note_id}",
+            "/api/v2/search",
+            "/form",
+            "/health",
+            "/meta",
+            "/open",
+            "/plain/{n}",
+            "/plain2/{kind}",
+        ]
+
+    def test_methods(self, doc):
+        """
+        Each path has exactly the methods its view serves.
+        """
+        assert sorted(doc["paths"]["/api/notes"]) == ["get", "post"]
+        assert sorted(doc["paths"]["/api/notes/{note_id}"]) == [
+            "delete",
+            "get",
+            "patch",
+            "put",
+        ]
+
+    def test_operation_ids_and_tags(self, doc):
+        """
+        operationId is the endpoint and the method; the tag is the blueprint.
+        """
+        search = doc["paths"]["/api/v2/search"]["get"]
+        assert search["operationId"] == "api.v2.search.get"
+        assert search["tags"] == ["api.v2"]
+        assert "tags" not in doc["paths"]["/form"]["post"]
+
+    def test_docstrings(self, doc):
+        """
+        The method's docstring, else the class's, gives summary and description.
+        """
+        search = doc["paths"]["/api/v2/search"]["get"]
+        assert search["summary"] == "Search the notes."
+        assert search["description"] == "Finds what matches q."
+        assert doc["paths"]["/api/notes"]["post"]["summary"] == "Create an item."
+        assert "summary" not in doc["paths"]["/open"]["put"]
+
+    def test_query_and_header_parameters(self, doc):
+        """
+        Query and header inputs become parameters, lists exploded.
+        """
+        params = doc["paths"]["/api/v2/search"]["get"]["parameters"]
+        by_name = {p["name"]: p for p in params}
+        assert by_name["q"]["in"] == "query"
+        assert by_name["q"]["required"] is True
+        assert by_name["tag"]["schema"]["type"] == "array"
+        assert by_name["tag"]["explode"] is True
+        assert by_name["X-Trace"]["in"] == "header"
+
+    @pytest.mark.parametrize(
+        ("path", "schema"),
+        [
+            (
+                "/api/notes/{note_id}",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+            ),
+            ("/plain/{n}", {"type": "integer", "minimum": 0}),
+            ("/plain2/{kind}", {"type": "string", "enum": ["a", "b"]}),
+        ],
+    )
+    def test_path_parameters(self, doc, path, schema):
+        """
+        URL variables are parameters typed after their converter.
+        """
+        operation = doc["paths"][path]["get"]
+        (param,) = operation["parameters"]
+        assert param["in"] == "path"
+        assert param["required"] is True
+        assert param["schema"] == schema
+        assert operation["responses"]["404"] == {
+            "$ref": "#/components/responses/NotFound"
+        }
+
+    def test_request_bodies(self, doc):
+        """
+        Bodies list their accepted media types; a JSON body may answer 400,
+        415 and 422.
+        """
+        post = doc["paths"]["/api/notes"]["post"]
+        assert post["requestBody"] == {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Note"}}
+            },
+        }
+        assert {"400", "415", "422"} <= set(post["responses"])
+        form = doc["paths"]["/form"]["post"]["requestBody"]
+        assert form["description"] == "The upload."
+        assert sorted(form["content"]) == [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ]
+
+    def test_created(self, doc):
+        """
+        A create answers 201 with a required Location header.
+        """
+        created = doc["paths"]["/api/notes"]["post"]["responses"]["201"]
+        assert created["headers"]["Location"]["required"] is True
+
+    def test_list(self, doc):
+        """
+        The list takes page, per_page with their bounds, answers a page with
+        a Link header, an ETag, and 304.
+        """
+        get = doc["paths"]["/api/notes"]["get"]
+        by_name = {p["name"]: p for p in get["parameters"]}
+        assert by_name["per_page"]["schema"]["maximum"] == 100
+        assert by_name["page"]["schema"]["minimum"] == 1
+        ok = get["responses"]["200"]
+        assert ok["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/NoteListPage"
+        }
+        assert ok["headers"]["Link"]["required"] is False
+        assert ok["headers"]["ETag"]["required"] is True
+        assert "304" in get["responses"]
+        assert "422" in get["responses"]
+
+    def test_conditional_requests(self, doc):
+        """
+        Changing an item may answer 412; only a view that requires If-Match
+        documents 428.
+        """
+        item = doc["paths"]["/api/notes/{note_id}"]
+        for method in ("put", "patch", "delete"):
+            assert "412" in item[method]["responses"]
+            assert "428" not in item[method]["responses"]
+        assert "304" in item["get"]["responses"]
+        assert "304" not in item["put"]["responses"]
+        assert item["delete"]["responses"]["204"] == {"description": "No Content"}
+
+    def test_if_match_required(self, full_app):
+        """
+        REQUIRE_IF_MATCH documents 428.
+        """
+        _, note_item = note_views()
+
+        class Strict(note_item):
+            REQUIRE_IF_MATCH = True
+
+        full_app.add_url_rule("/strict/<id:note_id>", view_func=Strict.as_view("s"))
+
+        doc = build_spec(full_app)
+
+        assert "428" in doc["paths"]["/strict/{note_id}"]["put"]["responses"]
+
+    def test_partial_names(self, doc):
+        """
+        PATCH's schema is a distinct component without required fields.
+        """
+        schemas = doc["components"]["schemas"]
+        assert "required" not in schemas["NotePartial"]
+        assert schemas["Note"]["required"] == ["title", "url"]
+        patch = doc["paths"]["/api/notes/{note_id}"]["patch"]
+        assert patch["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/NotePartial"
+        }
+
+    def test_patterns_documented(self, doc):
+        """
+        A FullMatch validator's pattern is in the document, anchored.
+        """
+        properties = doc["components"]["schemas"]["Note"]["properties"]
+        assert properties["url"]["pattern"] == f"^(?:{URL_PATTERN})$"
+        assert properties["title"]["pattern"] == "^(?:[^\\x00]*)$"
+
+    def test_unknown_fields(self, doc):
+        """
+        Bodies that reject unknown fields say so; a view that includes or
+        excludes them documents a variant that allows them.
+        """
+        schemas = doc["components"]["schemas"]
+        assert schemas["Note"]["additionalProperties"] is False
+        put = doc["paths"]["/open"]["put"]["requestBody"]["content"]
+        assert put["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/UploadOpen"
+        }
+        assert schemas["UploadOpen"]["additionalProperties"] is True
+        post = doc["paths"]["/open"]["post"]["requestBody"]["content"]
+        assert post["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/UploadLenient"
+        }
+        assert schemas["UploadLenient"]["additionalProperties"] is True
+
+    def test_optional_body(self, doc):
+        """
+        A body that may be left out is not required; the variant for its
+        unknown fields is reused.
+        """
+        patch = doc["paths"]["/open"]["patch"]
+        assert patch["requestBody"]["required"] is False
+        assert patch["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/UploadOpen"
+        }
+
+    def test_methods_without_handler(self, full_app):
+        """
+        A rule's method that the view does not serve, and a second rule for
+        the same path, add nothing; a path with no served method is left out.
+        """
+        _, note_item = note_views()
+        full_app.add_url_rule(
+            "/gp/<id:note_id>",
+            view_func=note_item.as_view("gp"),
+            methods=["GET", "POST"],
+        )
+        full_app.add_url_rule(
+            "/gp/<id:note_id>", view_func=note_item.as_view("gp2"), methods=["GET"]
+        )
+
+        class OnlyGet(RestView):
+            @returns(Result)
+            def get(self) -> Any:  # pragma: no cover -- not requested
+                return {}
+
+        full_app.add_url_rule(
+            "/post-only", view_func=OnlyGet.as_view("po"), methods=["POST"]
+        )
+
+        doc = build_spec(full_app)
+
+        assert list(doc["paths"]["/gp/{note_id}"]) == ["get"]
+        assert doc["paths"]["/gp/{note_id}"]["get"]["operationId"] == "gp.get"
+        assert "/post-only" not in doc["paths"]
+
+    def test_meta_description_keeps_additional_properties(self, doc):
+        """
+        A schema whose Meta has a description still forbids unknown fields.
+        """
+        described = doc["components"]["schemas"]["Described"]
+        assert described["description"] == "Described on purpose."
+        assert described["additionalProperties"] is False
+
+    def test_error_responses(self, doc):
+        """
+        Error responses are shared components with the JSON error body.
+        """
+        responses = doc["components"]["responses"]
+        assert responses["NotFound"]["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+        }
+        assert set(doc["components"]["schemas"]["Error"]["required"]) == {
+            "code",
+            "status",
+            "message",
+        }
+
+    def test_problem_details(self, full_app):
+        """
+        With problem details on, errors are documented as
+        application/problem+json.
+        """
+        app = svc.init_app(Flask("problem"))
+        json_errors(app, problem=True)
+        _, note_item = note_views()
+        app.url_map.converters["id"] = IdConverter
+        app.add_url_rule("/n/<id:note_id>", view_func=note_item.as_view("n"))
+
+        doc = build_spec(app)
+
+        validate_spec(doc)
+        assert doc["components"]["responses"]["NotFoundProblem"]["content"] == {
+            "application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}
+            }
+        }
+
+    def test_html_errors(self):
+        """
+        Without JSON errors, the document says errors are Flask's HTML pages.
+        """
+        app = svc.init_app(Flask("html"))
+        _, note_item = note_views()
+        app.add_url_rule("/n/<int:note_id>", view_func=note_item.as_view("n"))
+
+        doc = build_spec(app)
+
+        assert doc["components"]["responses"]["NotFoundHtml"]["content"] == {
+            "text/html": {"schema": {"type": "string"}}
+        }
+
+    def test_blueprint_errors(self):
+        """
+        A blueprint's own JSON error handler documents its endpoints' errors;
+        one that is not ours documents HTML.
+        """
+        app = svc.init_app(Flask("bp"))
+        _, note_item = note_views()
+        problems = Blueprint("problems", __name__)
+        json_errors(problems, problem=True)
+        own = Blueprint("own", __name__)
+        own.register_error_handler(HTTPException, lambda e: ("gone", 404))
+        problems.add_url_rule("/n/<int:note_id>", view_func=note_item.as_view("n"))
+        own.add_url_rule("/n/<int:note_id>", view_func=note_item.as_view("n"))
+        app.register_blueprint(problems, url_prefix="/p")
+        app.register_blueprint(own, url_prefix="/o")
+
+        doc = build_spec(app)
+
+        p404 = doc["paths"]["/p/n/{note_id}"]["get"]["responses"]["404"]
+        o404 = doc["paths"]["/o/n/{note_id}"]["get"]["responses"]["404"]
+        assert p404 == {"$ref": "#/components/responses/NotFoundProblem"}
+        assert o404 == {"$ref": "#/components/responses/NotFoundHtml"}
+
+    def test_health(self, doc):
+        """
+        HealthView documents 200 and 503.
+        """
+        responses = doc["paths"]["/health"]["get"]["responses"]
+        assert sorted(responses) == ["200", "503"]
+
+    def test_plain_service_view(self, doc):
+        """
+        A service view without declarations documents a default response.
+        """
+        responses = doc["paths"]["/plain/{n}"]["get"]["responses"]
+        assert responses["default"] == {"description": "What the view returns."}
+
+    def test_method_without_output(self, full_app):
+        """
+        A method that reads but declares no output documents a default.
+        """
+
+        class ReadsOnly(RestView):
+            @reads(Upload)
+            def post(self, *, body: dict[str, Any]) -> str:  # pragma: no cover
+                return "ok"
+
+        full_app.add_url_rule("/ro", view_func=ReadsOnly.as_view("ro"))
+
+        doc = build_spec(full_app)
+
+        assert "default" in doc["paths"]["/ro"]["post"]["responses"]
+
+    def test_as_view_arguments_and_several_names(self, full_app):
+        """
+        A view registered with as_view arguments, and under several rules and
+        names, is documented at each, with unique operation ids.
+        """
+
+        class Greeting(RestView):
+            def __init__(self, word: str) -> None:
+                self.word = word
+
+            @returns(Result)
+            def get(self) -> Any:
+                return {"q": self.word}
+
+        full_app.add_url_rule("/hi", view_func=Greeting.as_view("hi", "hi"))
+        full_app.add_url_rule("/hello", view_func=Greeting.as_view("hello", "hey"))
+        full_app.add_url_rule("/hi/again", endpoint="hi")
+
+        doc = build_spec(full_app)
+
+        ids = [doc["paths"][p]["get"]["operationId"] for p in ("/hi", "/hello")]
+        assert ids == ["hi.get", "hello.get"]
+        assert doc["paths"]["/hi/again"]["get"]["operationId"] == "hi.get.2"
+        assert full_app.test_client().get("/hello").json == {"q": "hey"}
+
+    def test_path_schema(self, full_app):
+        """
+        A path schema types the URL variables it has, the others keep their
+        converter's type; it may answer 404.
+        """
+
+        class Slug(Schema):
+            slug = fields.String(validate=validate.Length(min=3, max=10))
+
+        class BySlug(RestView):
+            @reads(Slug, location="path")
+            @returns(Slug)
+            def get(self, slug: str, n: int) -> Any:  # pragma: no cover
+                return {"slug": slug}
+
+        full_app.add_url_rule("/by/<slug>/<int:n>", view_func=BySlug.as_view("by"))
+
+        doc = build_spec(full_app)
+
+        operation = doc["paths"]["/by/{slug}/{n}"]["get"]
+        by_name = {p["name"]: p["schema"] for p in operation["parameters"]}
+        assert by_name == {
+            "slug": {"type": "string", "minLength": 3, "maxLength": 10},
+            "n": {"type": "integer", "minimum": 0},
+        }
+        assert "422" not in operation["responses"]
+        assert "404" in operation["responses"]
+
+    @pytest.mark.parametrize(
+        ("rule", "schema"),
+        [
+            ("/c/<float:x>", {"type": "number", "minimum": 0}),
+            ("/c/<int(signed=True):x>", {"type": "integer"}),
+            (
+                "/c/<int(min=2, max=9):x>",
+                {"type": "integer", "minimum": 2, "maximum": 9},
+            ),
+            ("/c/<uuid:x>", {"type": "string", "format": "uuid"}),
+            ("/c/<path:x>", {"type": "string"}),
+            ("/c/<x>", {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}),
+            ("/c/<hex:x>", {"type": "string"}),
+        ],
+    )
+    def test_converters(self, rule, schema):
+        """
+        Each Werkzeug converter maps to its parameter schema.
+        """
+
+        class Hex(BaseConverter):
+            regex = "[0-9a-f]+"
+
+        app = svc.init_app(Flask("conv"))
+        app.url_map.converters["hex"] = Hex
+
+        class View(svc.ServiceView):
+            def get(self, x: object) -> str:  # pragma: no cover -- not requested
+                return "x"
+
+        app.add_url_rule(rule, view_func=View.as_view("v"))
+
+        (param,) = next(iter(build_spec(app)["paths"].values()))["get"]["parameters"]
+
+        assert param["schema"] == schema
+
+    def test_same_class_name(self):
+        """
+        Two schema classes with the same name get distinct, stable names, in
+        the characters a component name allows.
+        """
+
+        def make() -> type[Schema]:
+            class Item(Schema):
+                name = fields.String()
+
+            return Item
+
+        first, second = make(), make()
+
+        class Two(RestView):
+            @reads(first)
+            @returns(second)
+            def post(self, *, body: dict[str, Any]) -> Any:  # pragma: no cover
+                return body
+
+        app = svc.init_app(Flask("two"))
+        app.add_url_rule("/two", view_func=Two.as_view("two"))
+
+        doc = build_spec(app)
+
+        qualified = (
+            "test_rest_openapi_TestDocument_test_same_class_name_locals_make_"
+            "locals_Item"
+        )
+        assert sorted(doc["components"]["schemas"]) == ["Item", qualified]
+        assert doc["paths"]["/two"]["post"]["responses"]["200"]["content"] == {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{qualified}"}
+            }
+        }
+
+    def test_only_and_exclude_names(self):
+        """
+        Schema instances with only, exclude or partial on some fields are
+        distinct components named after what they keep.
+        """
+
+        class Pair(Schema):
+            first_name = fields.String(required=True)
+            last = fields.String(required=True)
+
+        class View(RestView):
+            @reads(Pair(partial=("first_name",)))
+            @returns(Pair(only=("first_name",)))
+            def post(self, *, body: dict[str, Any]) -> Any:  # pragma: no cover
+                return body
+
+            @reads(Pair(exclude=("last",)))
+            @returns(Pair)
+            def put(self, *, body: dict[str, Any]) -> Any:  # pragma: no cover
+                return body
+
+        app = svc.init_app(Flask("pair"))
+        app.add_url_rule("/pair", view_func=View.as_view("pair"))
+
+        doc = build_spec(app)
+
+        assert sorted(doc["components"]["schemas"]) == [
+            "Pair",
+            "PairOnlyFirstName",
+            "PairPartialOnFirstName",
+            "PairWithoutLast",
+        ]
+
+    def test_no_apispec_warnings(self, full_app, recwarn):
+        """
+        Building the document warns of nothing (warnings are errors anyway).
+        """
+        build_spec(full_app)
+
+        assert list(recwarn) == []
+
+
+def test_views_answer_as_documented(full_app):
+    """
+    The test app's views answer valid requests with what the document says.
+    """
+    client = full_app.test_client()
+
+    search = client.get("/api/v2/search?q=x&tag=a&tag=b", headers={"X-Trace": "t"})
+    form = client.post("/form", data={"name": "n"})
+    put = client.put("/open", json={"name": "n", "extra": 1})
+    post = client.post("/open", json={"name": "n", "extra": 1})
+    patch = client.patch("/open")
+    meta = client.post("/meta", json={"name": "n"})
+    plain = client.get("/plain/3")
+
+    assert (search.status_code, search.json) == (200, {"q": "x", "tag": ["a", "b"]})
+    assert (form.status_code, form.json) == (201, {"name": "n"})
+    assert [r.status_code for r in (put, post, patch)] == [204, 204, 204]
+    assert meta.json == {"name": "n"}
+    assert plain.get_data(as_text=True) == "plain"
+
+
+class TestCache:
+    def test_built_once(self, full_app, monkeypatch):
+        """
+        The document is built once and served from the cache.
+        """
+        builds = []
+        real = openapi._Builder.build
+
+        def counting(self):
+            builds.append(1)
+            return real(self)
+
+        monkeypatch.setattr(openapi._Builder, "build", counting)
+
+        first = build_spec(full_app)
+        assert build_spec(full_app) is first
+        assert spec_json(full_app) == spec_json(full_app)
+        assert len(builds) == 1
+
+    def test_rebuilt_for_new_routes(self, full_app):
+        """
+        A route added after the first build is in the next document.
+        """
+        build_spec(full_app)
+        _, note_item = note_views()
+        full_app.add_url_rule("/more/<id:note_id>", view_func=note_item.as_view("m"))
+
+        assert "/more/{note_id}" in build_spec(full_app)["paths"]
+
+
+class TestServing:
+    def test_served(self, full_app):
+        """
+        /openapi.json serves the document with an ETag; If-None-Match gets 304.
+        """
+        OpenAPI(full_app)
+        client = full_app.test_client()
+
+        response = client.get("/openapi.json")
+
+        assert response.status_code == 200
+        assert response.json == build_spec(full_app)
+        etag = response.headers["ETag"]
+        again = client.get("/openapi.json", headers={"If-None-Match": etag})
+        assert again.status_code == 304
+        assert again.headers["ETag"] == etag
+
+    def test_documents_itself_not(self, full_app):
+        """
+        The document's own route is not a service view, so not documented.
+        """
+        OpenAPI(full_app)
+
+        assert "/openapi.json" not in build_spec(full_app)["paths"]
+
+    def test_configured_path(self, full_app):
+        """
+        OPENAPI_URL moves the document; None turns it off.
+        """
+        full_app.config["OPENAPI_URL"] = "/spec.json"
+        ext = OpenAPI()
+        assert ext.init_app(full_app) is full_app
+        client = full_app.test_client()
+
+        assert client.get("/spec.json").status_code == 200
+        assert client.get("/openapi.json").status_code == 404
+
+    def test_off(self, full_app):
+        """
+        With OPENAPI_URL None, nothing is served.
+        """
+        full_app.config["OPENAPI_URL"] = None
+        OpenAPI(full_app)
+
+        assert full_app.test_client().get("/openapi.json").status_code == 404
+
+    def test_docs_page_needs_document(self, full_app):
+        """
+        A docs page without the document it loads is refused.
+        """
+        full_app.config.update(OPENAPI_URL=None, OPENAPI_DOCS_URL="/docs")
+
+        with pytest.raises(OpenAPIError, match="OPENAPI_DOCS_URL needs OPENAPI_URL"):
+            OpenAPI(full_app)
+
+    def test_docs_page_cdn(self, full_app):
+        """
+        The docs page loads Swagger UI from OPENAPI_DOCS_ASSETS and the
+        document from OPENAPI_URL.
+        """
+        full_app.config.update(
+            OPENAPI_DOCS_URL="/docs", OPENAPI_DOCS_ASSETS="https://cdn.example/sui/"
+        )
+        OpenAPI(full_app)
+
+        page = full_app.test_client().get("/docs")
+
+        assert page.status_code == 200
+        assert page.mimetype == "text/html"
+        html = page.get_data(as_text=True)
+        assert '<script src="https://cdn.example/sui/swagger-ui-bundle.js">' in html
+        assert 'url: "/openapi.json"' in html
+
+    def test_docs_page_local_assets(self, full_app):
+        """
+        With a directory as OPENAPI_DOCS_ASSETS, the app serves the assets.
+        """
+        full_app.config.update(
+            OPENAPI_DOCS_URL="/docs",
+            OPENAPI_DOCS_ASSETS=swagger_ui_bundle.swagger_ui_path,
+        )
+        OpenAPI(full_app)
+        client = full_app.test_client()
+
+        html = client.get("/docs").get_data(as_text=True)
+        script = client.get("/docs/assets/swagger-ui-bundle.js")
+
+        assert '<script src="/docs/assets/swagger-ui-bundle.js">' in html
+        assert script.status_code == 200
+        assert b"SwaggerUIBundle" in script.get_data()
+        script.close()
+        assert client.get("/docs/assets/nope.js").status_code == 404
+
+
+class TestCLI:
+    def test_print(self, full_app):
+        """
+        `flask openapi print` prints the document.
+        """
+        OpenAPI(full_app)
+
+        result = full_app.test_cli_runner().invoke(args=["openapi", "print"])
+
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == build_spec(full_app)
+
+    def test_write(self, full_app, tmp_path):
+        """
+        `flask openapi write FILE` writes it.
+        """
+        OpenAPI(full_app)
+        target = tmp_path / "openapi.json"
+
+        result = full_app.test_cli_runner().invoke(
+            args=["openapi", "write", str(target)]
+        )
+
+        assert result.exit_code == 0, result.output
+        assert f"Wrote the OpenAPI document to {target}." in result.output
+        assert json.loads(target.read_text()) == build_spec(full_app)
+
+
+class TestWithoutApispec:
+    def test_import_and_clear_error(self, monkeypatch):
+        """
+        Without apispec the package imports; asking for the document names
+        the extra to install.
+        """
+        monkeypatch.setitem(sys.modules, "apispec", None)
+        app = svc.init_app(Flask("bare"))
+
+        with pytest.raises(OpenAPIError, match=r"flask-servicecbv\[openapi\]"):
+            build_spec(app)
+        with pytest.raises(OpenAPIError, match=r"pip install"):
+            OpenAPI(app)
+
+    def test_import_in_fresh_interpreter(self):
+        """
+        A fresh interpreter without apispec imports the REST layer and its
+        OpenAPI module.
+        """
+        code = (
+            "import sys; sys.modules['apispec'] = None\n"
+            "import flask_servicecbv, flask_servicecbv.rest\n"
+            "import flask_servicecbv.rest.openapi\n"
+            "print('ok')\n"
+        )
+        out = subprocess.run(  # noqa: S603 -- our own interpreter
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        assert out.stdout == "ok\n"
+
+
+# -- the fuzzer and the browser --------------------------------------------
+
+
+@pytest.fixture(name="served")
+def _served(full_app):
+    """Serve the full app on loopback; yield its base URL."""
+    full_app.config.update(
+        OPENAPI_DOCS_URL="/docs", OPENAPI_DOCS_ASSETS=_swagger_assets()
+    )
+    OpenAPI(full_app)
+    server = make_server("127.0.0.1", 0, full_app, threaded=True)
+    port = server.socket.getsockname()[1]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def _swagger_assets() -> str:
+    return str(swagger_ui_bundle.swagger_ui_path)
+
+
+@pytest.mark.slow
+def test_schemathesis(served, tmp_path):
+    """
+    schemathesis with every check finds nothing: no 5xx, and every status,
+    content type, header and body is what the document says.
+    """
+    schemathesis = Path(sys.executable).with_name("schemathesis")
+    result = subprocess.run(  # noqa: S603 -- our own tool
+        [
+            str(schemathesis),
+            "run",
+            f"{served}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--max-failures",
+            "5",
+            "--workers",
+            "1",
+            "--generation-database",
+            "none",
+            "--seed",
+            "1",
+            "--no-color",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "API Operations:" in result.stdout
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+def test_docs_page_in_browser(served, tmp_path):
+    """
+    In a real browser, the docs page renders every operation of the document.
+    """
+    chromium = _chromium()
+    if chromium is None:  # pragma: no cover -- CI installs chromium
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; CI must install it.")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    result = subprocess.run(  # noqa: S603 -- a browser we found
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{served}/docs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    dom = result.stdout
+    assert 'class="swagger-ui' in dom, result.stderr[-2000:]
+    assert "opblock-summary-path" in dom
+    for path in ("/api/notes", "/api/notes/{note_id}", "/api/v2/search", "/health"):
+        assert f'data-path="{path}"' in dom
+
+
+def test_response_type_kept(full_app):
+    """
+    A Response returned by a documented view passes untouched (the document
+    describes declarations, not this escape hatch).
+    """
+
+    class Raw(RestView):
+        @returns(Result)
+        def get(self) -> Response:
+            return Response("raw", mimetype="text/plain")
+
+    full_app.add_url_rule("/raw", view_func=Raw.as_view("raw"))
+
+    assert full_app.test_client().get("/raw").get_data() == b"raw"
+
+
+def test_same_qualified_name():
+    """
+    Classes that even share their module and qualified name are numbered.
+    """
+    names = openapi._Names()
+
+    def make() -> type[Schema]:
+        class Item(Schema):
+            name = fields.String()
+
+        return Item
+
+    first, second, third = make(), make(), make()
+
+    assert [names(first), names(second()), names(third), names(first)] == [
+        "Item",
+        "test_rest_openapi_test_same_qualified_name_locals_make_locals_Item",
+        "test_rest_openapi_test_same_qualified_name_locals_make_locals_Item2",
+        "Item",
+    ]
