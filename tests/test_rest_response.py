@@ -221,6 +221,32 @@ class TestETag:
         assert response.headers["ETag"] == etag
         assert response.data == b""
 
+    def test_not_modified_keeps_cache_headers(self, app, client):
+        """
+        A 304 keeps the cache headers that the 200 would send (RFC 9110
+        section 15.4.5), and no others.
+        """
+        cache = {
+            "Cache-Control": "max-age=60",
+            "Vary": "Accept",
+            "Expires": "Thu, 01 Jan 2099 00:00:00 GMT",
+            "Content-Location": "/show/1",
+        }
+
+        class Show(RestView):
+            @returns(User, etag=True)
+            def get(self):
+                return USER, {**cache, "X-Other": "1"}
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+        etag = client.get("/show").headers["ETag"]
+
+        response = client.get("/show", headers={"If-None-Match": etag})
+
+        assert response.status_code == 304
+        assert {name: response.headers.get(name) for name in cache} == cache
+        assert "X-Other" not in response.headers
+
     def test_head(self, tagged):
         """
         HEAD is conditional too.

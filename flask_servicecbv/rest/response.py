@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from flask.globals import _cv_app, _cv_request
 from werkzeug.datastructures import Headers
@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from .declarations import Output
 
 __all__ = ["Responder"]
+
+# The headers that a 304 repeats from the 200 it stands for, besides ETag.
+_NOT_MODIFIED_HEADERS: Final = frozenset(
+    {"cache-control", "content-location", "date", "expires", "vary"}
+)
 
 
 class Responder:
@@ -59,6 +64,11 @@ class Responder:
                 if if_none_match(tag, _cv_request.get().request):
                     response = app.response_class(status=304)
                     response.headers["ETag"] = f'"{tag}"'
+                    if headers is not None:
+                        # A 304 sends the cache headers a 200 would (RFC 9110).
+                        for name, value in Headers(headers).items():
+                            if name.lower() in _NOT_MODIFIED_HEADERS:
+                                response.headers.add(name, value)
                     return response
                 response = app.response_class(
                     body, status=status, mimetype="application/json"
