@@ -469,12 +469,15 @@ class Container:
                 raise pending
 
     def _reset(self) -> list[_Cleanup]:
-        # In place: a view made by get(..., blueprint=) shares these.
-        cleanups = self._cleanups[:]
-        self._cleanups.clear()
-        self._instances.clear()
-        self._by_layer.clear()
-        self._epoch[0] += 1
+        # In place: a view made by get(..., blueprint=) shares these. A
+        # close from another thread waits for the sync build under way, which
+        # then is closed with the rest.
+        with self._lock:
+            cleanups = self._cleanups[:]
+            self._cleanups.clear()
+            self._instances.clear()
+            self._by_layer.clear()
+            self._epoch[0] += 1
         return cleanups
 
     # -- async --------------------------------------------------------------
@@ -628,9 +631,10 @@ class Container:
         gone = {entry[4] for entry in cleanups if entry[0] >= _AGEN}
         if not gone:
             return
-        self._forget(gone)
-        closing = [entry for entry in cleanups if entry[4] in gone]
-        cleanups[:] = [entry for entry in cleanups if entry[4] not in gone]
+        with self._lock:
+            self._forget(gone)
+            closing = [entry for entry in cleanups if entry[4] in gone]
+            cleanups[:] = [entry for entry in cleanups if entry[4] not in gone]
         await _run_cleanups(closing, exc)
 
     def _forget(self, gone: set[tuple[Any, object]]) -> None:

@@ -2719,6 +2719,30 @@ class TestThreads:
         assert calls == ["build", "build"]
         assert container.get(Database) is db
 
+    def test_close_waits_for_a_build(self, registry, container, events):
+        """
+        A close from another thread (a teardown while a worker still builds)
+        waits for the build, which succeeds, then closes what it made.
+        """
+        started = threading.Event()
+
+        def make_database():
+            started.set()
+            time.sleep(0.05)
+            yield Database()
+            events.append("closed")
+
+        register(registry, Database, factory=make_database)
+
+        with ThreadPoolExecutor(1) as pool:
+            building = pool.submit(container.get, Database)
+            assert started.wait(10)
+            container.close()
+            assert events == ["closed"]
+            assert isinstance(building.result(timeout=10), Database)
+
+        assert repr(container).endswith("instances=0 cleanups=0>")
+
 
 class TestImport:
     def test_asyncio_not_imported(self):
