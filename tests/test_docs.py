@@ -336,15 +336,19 @@ class TestChecks:
         (tmp_path / "a.html").write_text(
             '<p id="here"><a href="#here">ok</a><a href="#gone">x</a>'
             '<a href="b.html#there">ok</a><a href="b.html#nowhere">x</a>'
-            '<a href="c.html">x</a><a href="https://example.com/#y">ok</a></p>',
+            '<a href="c.html">x</a><a href="https://example.com/#y">ok</a>'
+            '<a href="b.txt">ok</a><a href="c.txt">x</a></p>'
+            "<script>let here = '<a href=\"#nothing\">';</script>",
             encoding="utf-8",
         )
         (tmp_path / "b.html").write_text('<h1 id="there"></h1>', encoding="utf-8")
+        (tmp_path / "b.txt").write_text("", encoding="utf-8")
 
         assert broken_links(tmp_path) == [
             "a.html: #gone",
             "a.html: b.html#nowhere",
             "a.html: c.html",
+            "a.html: c.txt",
         ]
 
     def test_missing_files(self, tmp_path):
