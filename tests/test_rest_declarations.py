@@ -417,11 +417,13 @@ class TestBodies:
 
         assert response.status_code == 400
 
-    @pytest.mark.parametrize("location", ["json", "form"])
-    @pytest.mark.parametrize("content_type", [None, "application/json"])
+    @pytest.mark.parametrize(
+        ("location", "content_type"),
+        [("json", None), ("json", "application/json"), ("form", None)],
+    )
     def test_not_required(self, app, client, location, content_type):
         """
-        `required=False` loads a missing body as an empty object.
+        `required=False` passes None for a body that was not sent.
         """
 
         class Optional(Schema):
@@ -434,11 +436,46 @@ class TestBodies:
 
         app.add_url_rule("/items", view_func=Create.as_view("items"))
 
-        if location == "form" and content_type is not None:
-            content_type = "application/x-www-form-urlencoded"
         response = client.post("/items", data=b"", content_type=content_type)
 
+        assert response.json == {"got": None}
+
+    def test_not_required_empty_form(self, app, client):
+        """
+        An empty urlencoded body is an empty form, not a missing one.
+        """
+
+        class Optional(Schema):
+            title = fields.String()
+
+        class Create(RestView):
+            @reads(Optional, location="form", required=False)
+            def post(self, *, form):
+                return {"got": form}
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        response = client.post(
+            "/items", data=b"", content_type="application/x-www-form-urlencoded"
+        )
+
         assert response.json == {"got": {}}
+
+    def test_not_required_sent(self, app, client):
+        """
+        An optional body that is sent is loaded as usual.
+        """
+
+        class Create(RestView):
+            @reads(Item, required=False)
+            def post(self, *, body):
+                return {"got": body}
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        assert client.post("/items", json={"title": "a"}).json == {
+            "got": {"title": "a"}
+        }
 
     def test_form_missing(self, app, client):
         """
@@ -905,6 +942,31 @@ class TestDeclarationErrors:
         """
         with pytest.raises(RestDeclarationError, match=r"arg='not valid'\) is not"):
             reads(Item, arg="not valid")
+
+    def test_bad_unknown(self):
+        """
+        `unknown=` is one of marshmallow's RAISE, EXCLUDE or INCLUDE.
+        """
+        with pytest.raises(RestDeclarationError, match=r"unknown='ignore'\) is not"):
+            reads(Item, unknown="ignore")
+
+    def test_bad_view_unknown_value(self):
+        """
+        A view's UNKNOWN values are marshmallow's RAISE, EXCLUDE or INCLUDE.
+        """
+        with pytest.raises(RestDeclarationError, match=r"Bad\.UNKNOWN\['json'\]"):
+
+            class Bad(RestView):
+                UNKNOWN = {"json": "skip"}
+
+    def test_bad_view_unknown_location(self):
+        """
+        A view's UNKNOWN names known locations: a typo does not pass silently.
+        """
+        with pytest.raises(RestDeclarationError, match=r"UNKNOWN\['body'\]: 'body' is"):
+
+            class Bad(RestView):
+                UNKNOWN = {"body": EXCLUDE}
 
     @pytest.mark.parametrize("declare", [reads, returns])
     def test_not_a_schema(self, declare):

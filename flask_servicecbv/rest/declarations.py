@@ -60,6 +60,8 @@ DEFAULT_UNKNOWN: Final[Mapping[str, Unknown]] = {
     "path": INCLUDE,
 }
 
+_UNKNOWNS: Final = frozenset({RAISE, EXCLUDE, INCLUDE})
+
 _SchemaArg = type[Schema] | Schema
 
 
@@ -240,6 +242,12 @@ def reads(
             f"of {', '.join(sorted(LOCATIONS))}."
         )
         raise RestDeclarationError(msg)
+    if unknown is not None and unknown not in _UNKNOWNS:
+        msg = (
+            f"reads(unknown={unknown!r}) is not a way with unknown fields; use "
+            "marshmallow's RAISE, EXCLUDE or INCLUDE."
+        )
+        raise RestDeclarationError(msg)
     name = arg if arg is not None else ARGUMENT_NAMES.get(location, "")
     if location != "path" and not name.isidentifier():
         msg = f"reads(arg={arg!r}) is not a valid argument name; use an identifier."
@@ -383,8 +391,25 @@ class RestMixin(ServiceMixin):
             # Until compiled below: the plain function, so MethodView sees it.
             setattr(cls, name, value.func)
         setattr(cls, _OWN, own)
+        _check_unknown(cls)
         _compile(cls)
         super().__init_subclass__(**kwargs)
+
+
+def _check_unknown(cls: type[RestMixin]) -> None:
+    for location, unknown in cls.UNKNOWN.items():
+        if location not in LOCATIONS:
+            msg = (
+                f"{cls.__qualname__}.UNKNOWN[{location!r}]: {location!r} is not "
+                f"a location; use one of {', '.join(sorted(LOCATIONS))}."
+            )
+            raise RestDeclarationError(msg)
+        if unknown not in _UNKNOWNS:
+            msg = (
+                f"{cls.__qualname__}.UNKNOWN[{location!r}] is {unknown!r}; use "
+                "marshmallow's RAISE, EXCLUDE or INCLUDE."
+            )
+            raise RestDeclarationError(msg)
 
 
 def _unknown_for(cls: type[RestMixin], inp: Input) -> Unknown:
