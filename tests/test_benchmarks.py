@@ -217,3 +217,47 @@ class TestBenchRest:
         assert result.returncode == 1
         assert result.stdout == ""
         assert re.search(message, result.stderr), result.stderr
+
+
+class TestBenchOpenAPI:
+    def test_tiny_run(self):
+        """
+        A tiny run of bench_openapi builds and serves the document of 100
+        endpoints and reports the times.
+        """
+        result = _python(
+            "benchmarks/bench_openapi.py",
+            "--builds",
+            "1",
+            "--serves",
+            "10",
+            "--max-serve-ms",
+            "1e6",
+            "--json",
+        )
+
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["paths"] == 100
+        assert report["operations"] == 300
+        assert report["build_ms_median"] > 0
+        assert report["serve_ratio"] > 0
+
+    def test_over_budget_fails(self):
+        """
+        Serving over the budget fails the run.
+        """
+        result = _python(
+            "benchmarks/bench_openapi.py",
+            "--builds",
+            "1",
+            "--serves",
+            "10",
+            "--max-serve-ms",
+            "0",
+        )
+
+        assert result.returncode == 1
+        assert re.search(
+            r"FAILED: serving took .* over the 0\.0 ms budget", result.stderr
+        )

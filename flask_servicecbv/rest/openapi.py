@@ -521,7 +521,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     cached = state.get("document")
     if cached is None or state.get("rules") != rules:
         cached = _Builder(app).build()
-        body = json.dumps(cached, indent=2, sort_keys=False).encode() + b"\n"
+        body = json.dumps(cached, separators=(",", ":")).encode() + b"\n"
         state.update(document=cached, body=body, etag=etag_of(body), rules=rules)
     return cached  # type: ignore[no-any-return]
 
