@@ -590,21 +590,25 @@ class TestDeclarations:
         assert isinstance(schema, BookmarkSchema)
         assert Again.rest_plans["put"].inputs[0].schema is schema
 
-    def test_schema_instance(self):
+    def test_schema_instance(self, app, client):
         """
-        A schema instance is used as it is.
+        A schema instance is used as it is, for loading and dumping.
         """
-        schema = BookmarkSchema(only=["id", "title"])
-
-        class Titles(ItemView):
+        class Titles(CollectionView):
             repository = ServiceAttr(Bookmarks)
-
-        Titles.schema = schema
 
         class Named(Titles):
             schema = BookmarkSchema(only=["id", "title"])
 
-        assert Named.rest_plans["get"].output.schema is Named.schema
+        app.add_url_rule("/named/", view_func=Named.as_view("named"))
+
+        assert Named.rest_plans["post"].inputs[0].schema is Named.schema
+        assert Named.rest_plans["post"].output.schema is Named.schema
+        assert client.get("/named/?per_page=1").json["items"] == [
+            {"id": 1, "title": "b1"}
+        ]
+        response = client.post("/named/", json={"title": "t", "url": "u"})
+        assert response.json["errors"] == {"json": {"url": ["Unknown field."]}}
 
     def test_no_schema(self, app, client):
         """
