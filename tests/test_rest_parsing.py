@@ -66,6 +66,17 @@ class TestJsonBody:
             "Expecting value: line 1 column 11 (char 10)."
         )
 
+    def test_too_deep(self, client):
+        """
+        A body nested deeper than the parser goes is a 400, not a 500.
+        """
+        response = client.post(
+            "/json", data="[" * 100_000, content_type="application/json"
+        )
+
+        assert response.status_code == 400
+        assert response.json["message"].startswith("The request body is not valid JSON")
+
     def test_not_utf8(self, client):
         """
         A body that is not text is a malformed body too.

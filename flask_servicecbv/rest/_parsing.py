@@ -131,9 +131,9 @@ def _json_loader(required: bool) -> Callable[[], Any]:  # noqa: FBT001 -- privat
             return ABSENT
         try:
             return _cv_app.get().app.json.loads(data)
-        except ValueError as e:
-            # The parser's message says where the JSON breaks; it holds no
-            # more than the client sent.
+        except (ValueError, RecursionError) as e:
+            # The parser's message says where the JSON breaks (or that it
+            # nests too deep); it holds no more than the client sent.
             msg = f"The request body is not valid JSON: {e}."
             raise BadRequest(msg) from None
 
