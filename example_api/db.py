@@ -1,57 +1,267 @@
-"""The database connection service: one SQLite connection per app context."""
+"""
+The database: its tables, its engines, and one transaction per request.
+
+The same code runs on SQLite (the default: a file in the instance folder) and
+on PostgreSQL through psycopg 3; only the engine's URL differs.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING
+import functools
+import logging
+import os
+import weakref
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from flask import after_this_request, has_request_context
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS bookmark (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    url TEXT NOT NULL,
-    title TEXT NOT NULL
+    from flask import Response
+    from sqlalchemy.engine import Dialect
+
+log = logging.getLogger(__name__)
+
+UTC = timezone.utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """
+    A timezone-aware datetime, always handed back in UTC.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value
+    is stored as UTC without one and given ``UTC`` back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            msg = f"{value!r} is a naive datetime; give it a time zone."
+            raise ValueError(msg)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 -- SQLAlchemy's signature
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+# BIGINT ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY counts up.
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+bookmark = Table(
+    "bookmark",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("url", String(2048), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("notes", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Never hand out the id of a deleted bookmark again.
+    sqlite_autoincrement=True,
 )
-"""
+
+bookmark_tag = Table(
+    "bookmark_tag",
+    metadata,
+    Column(
+        "bookmark_id",
+        _ID,
+        ForeignKey("bookmark.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(50), primary_key=True),
+    Index("ix_bookmark_tag_tag", "tag"),
+)
 
 
-def connect(database: str) -> Callable[[], Iterator[sqlite3.Connection]]:
+# -- engines -----------------------------------------------------------------
+
+# Every engine this process made. A forked child (a gunicorn worker, also
+# with --preload) must not use the connections its parent opened: the two
+# would talk over the same socket or file handle.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _forget_parent_connections() -> None:
     """
-    Return a generator factory: roll back on error, then close.
+    In a forked child, give every engine a new, empty pool.
 
-    It never commits: the repository commits each write inside the request,
-    where a failing commit is an error the view answers with a 500.
-    A commit here, in the cleanup, would run after the response is built, and
-    its failure would only be logged: the client would get a 201 for a write
-    that was lost.
+    ``close=False`` leaves the parent's connections alone: closing them here
+    would end the parent's sessions too.
     """
+    for engine in list(_engines):
+        engine.dispose(close=False)
 
-    def connection() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(database)
-        conn.row_factory = sqlite3.Row
+
+os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite leaves foreign keys off unless each connection asks.
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def make_engine(
+    url: str | URL, options: Mapping[str, Any] | None = None, *, read_only: bool = False
+) -> Engine:
+    """
+    Return an engine for *url*, with *options* for :func:`sqlalchemy.create_engine`.
+
+    With *read_only*, an SQLite file is opened with ``mode=ro``: every write
+    fails in the database itself.
+    Other databases get read-only transactions from :func:`transaction`
+    instead, on the same engine.
+    """
+    parsed = make_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and (parsed.database or ":memory:") == ":memory:":
+        # Each connection would get a database of its own.
+        msg = (
+            f"DATABASE_URL {parsed!r} is not an SQLite file; use "
+            "sqlite:////absolute/path.sqlite3."
+        )
+        raise ValueError(msg)
+    if read_only:
+        if not sqlite:
+            msg = f"Only SQLite gets a read-only engine, not {parsed!r}."
+            raise ValueError(msg)
+        parsed = _sqlite_read_only(parsed)
+    engine = create_engine(parsed, **dict(options or {}))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    _engines.add(engine)
+    return engine
+
+
+def _sqlite_read_only(url: URL) -> URL:
+    database = url.database or ""
+    return url.set(
+        database=f"file:{quote(database)}",
+        query={**url.query, "mode": "ro", "uri": "true"},
+    )
+
+
+def create_schema(engine: Engine, *, attempts: int = 3) -> None:
+    """
+    Create the tables that do not exist yet.
+
+    Two gunicorn workers may both find a table missing and both create it;
+    the loser's error is retried, and then finds the table there.
+    """
+    for attempt in range(1, attempts + 1):
         try:
-            yield conn
-        except BaseException:
-            # The container throws the request's unhandled exception in here:
-            # undo whatever it wrote and did not commit.
-            conn.rollback()
-            raise
-        finally:
-            # Closing discards anything left uncommitted.
-            conn.close()
+            with engine.begin() as conn:
+                metadata.create_all(conn)
+        except DBAPIError:  # noqa: PERF203 -- runs once, at startup
+            if attempt == attempts:
+                raise
+            log.info("Creating the schema raced another process; retrying.")
+        else:
+            break
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            # Readers do not block the writer, nor the writer the readers.
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+
+
+# -- one transaction per request ----------------------------------------------
+
+
+def _end_transaction(conn: Connection, response: Response) -> Response:
+    """
+    Commit the request's transaction before its response leaves, if the view
+    succeeded; roll it back if not.
+
+    A commit that fails here raises, and Flask answers ``500`` instead of the
+    response: a client is never told ``201`` for a write that was lost.
+    """
+    if response.status_code < 400:  # noqa: PLR2004 -- success or redirection
+        conn.commit()
+    else:
+        conn.rollback()
+    return response
+
+
+def transaction(
+    engine: Engine, *, read_only: bool = False
+) -> Callable[[], Iterator[Connection]]:
+    """
+    Return a generator factory of connections, one transaction per request.
+
+    In a request, the transaction is committed just before the response is
+    sent if the view succeeded (a status below 400), and rolled back
+    otherwise.
+    The container throws an exception that ends the request into the
+    generator at its ``yield``: the transaction is rolled back.
+    The connection always goes back to *engine*'s pool, and whatever was
+    not committed is rolled back there.
+    Outside a request (a command, a shell), commit yourself.
+
+    With *read_only* on another database than SQLite, each transaction starts
+    with ``SET TRANSACTION READ ONLY``.
+    """
+    set_read_only = read_only and engine.dialect.name != "sqlite"
+
+    def connection() -> Iterator[Connection]:
+        with engine.connect() as conn:
+            if set_read_only:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            if has_request_context():
+                after_this_request(functools.partial(_end_transaction, conn))
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
 
     return connection
 
 
-def ping(conn: sqlite3.Connection) -> None:
+def ping(conn: Connection) -> None:
     """Check that the database answers."""
-    conn.execute("SELECT 1").fetchone()
+    conn.execute(text("SELECT 1")).scalar_one()
 
 
-def init_schema(database: str) -> None:
-    """Create the tables if they do not exist."""
-    with sqlite3.connect(database) as conn:
-        conn.execute(SCHEMA)
-    conn.close()
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)

@@ -1,55 +1,201 @@
-"""Bookmarks stored in the database service."""
+"""Bookmarks stored with SQLAlchemy Core, behind the generic views' protocol."""
 
 from __future__ import annotations
 
-import sqlite3
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from .db import bookmark, bookmark_tag, now
+from .policy import TagPolicy
+
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from sqlalchemy import ColumnElement, Select
+
     from flask_servicecbv import Container
+
+_COLUMNS = (
+    bookmark.c.id,
+    bookmark.c.url,
+    bookmark.c.title,
+    bookmark.c.notes,
+    bookmark.c.created_at,
+    bookmark.c.updated_at,
+)
+_WRITABLE = ("url", "title", "notes")
 
 
 class BookmarkRepository:
     """
-    Reads and writes bookmarks through one connection.
+    Bookmarks as dicts, read and written on the request's connection.
 
-    Every write is its own transaction, committed before the method returns,
-    so that a failing commit (say, "database is locked") raises in the view
-    and the client gets an error, not a success for a write that was lost.
+    It implements :class:`flask_servicecbv.rest.Repository`.
+    It never commits: the connection service commits the request's
+    transaction once the view has succeeded.
+
+    Args:
+        conn: The connection of the current app context.
+
+        policy: How tags are stored and looked up.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection, policy: TagPolicy) -> None:
         self.conn = conn
+        self.policy = policy
 
-    def list(self) -> list[dict[str, Any]]:
-        """Every bookmark, oldest first."""
-        rows = self.conn.execute("SELECT id, url, title FROM bookmark ORDER BY id")
-        return [dict(row) for row in rows]
+    def __repr__(self) -> str:
+        return f"<BookmarkRepository on {self.conn.engine.url!r}>"
 
-    def get(self, bookmark_id: int) -> dict[str, Any] | None:
-        """One bookmark, or None."""
-        row = self.conn.execute(
-            "SELECT id, url, title FROM bookmark WHERE id = ?", (bookmark_id,)
-        ).fetchone()
-        return None if row is None else dict(row)
+    # -- reading -------------------------------------------------------------
 
-    def add(self, url: str, title: str) -> dict[str, Any]:
-        """Store and commit a bookmark, and return it with its id."""
-        # The connection as a context manager commits on success and rolls
-        # back if the INSERT or the commit itself fails.
-        with self.conn:
-            cur = self.conn.execute(
-                "INSERT INTO bookmark (url, title) VALUES (?, ?)", (url, title)
+    def _where(self, filters: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = []
+        tag = filters.get("tag")
+        if tag is not None:
+            tagged = select(bookmark_tag.c.bookmark_id).where(
+                bookmark_tag.c.tag == self.policy.tag(tag)
             )
-        return {"id": cur.lastrowid, "url": url, "title": title}
+            clauses.append(bookmark.c.id.in_(tagged))
+        text = filters.get("q")
+        if text is not None:
+            clauses.append(
+                bookmark.c.title.icontains(text, autoescape=True)
+                | bookmark.c.notes.icontains(text, autoescape=True)
+            )
+        return clauses
 
-    def delete(self, bookmark_id: int) -> bool:
-        """Delete a bookmark and commit; False if there was none."""
-        with self.conn:
-            cur = self.conn.execute("DELETE FROM bookmark WHERE id = ?", (bookmark_id,))
-        return cur.rowcount > 0
+    def _items(self, query: Select[Any]) -> list[dict[str, Any]]:
+        items = [dict(row._mapping) for row in self.conn.execute(query)]  # noqa: SLF001 -- SQLAlchemy's public row API
+        tags = self._tags_of([item["id"] for item in items])
+        for item in items:
+            item["tags"] = tags.get(item["id"], [])
+        return items
+
+    def _tags_of(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        found: dict[int, list[str]] = defaultdict(list)
+        if ids:
+            rows = self.conn.execute(
+                select(bookmark_tag.c.bookmark_id, bookmark_tag.c.tag).where(
+                    bookmark_tag.c.bookmark_id.in_(ids)
+                )
+            )
+            for bookmark_id, tag in rows:
+                found[bookmark_id].append(tag)
+        # Sorted here, not by the database, whose collation may order
+        # punctuation otherwise: a representation is the same everywhere.
+        return {key: sorted(tags) for key, tags in found.items()}
+
+    def list(
+        self, *, offset: int, limit: int, filters: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Return a page of bookmarks, oldest first."""
+        query = (
+            select(*_COLUMNS)
+            .where(*self._where(filters))
+            .order_by(bookmark.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return self._items(query)
+
+    def count(self, *, filters: Mapping[str, Any]) -> int:
+        """Return how many bookmarks *filters* select."""
+        query = select(func.count()).select_from(bookmark).where(*self._where(filters))
+        return int(self.conn.execute(query).scalar_one())
+
+    def get(self, item_id: int) -> dict[str, Any] | None:
+        """Return one bookmark, or ``None``."""
+        items = self._items(select(*_COLUMNS).where(bookmark.c.id == item_id))
+        return items[0] if items else None
+
+    # -- writing -------------------------------------------------------------
+
+    def _set_tags(self, bookmark_id: int, tags: Sequence[str]) -> None:
+        self.conn.execute(
+            delete(bookmark_tag).where(bookmark_tag.c.bookmark_id == bookmark_id)
+        )
+        if tags:
+            self.conn.execute(
+                insert(bookmark_tag),
+                [{"bookmark_id": bookmark_id, "tag": tag} for tag in tags],
+            )
+
+    def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a bookmark; return it with its id and times."""
+        tags = self.policy.tags(data.get("tags", ()))
+        stamp = now()
+        row = self.conn.execute(
+            insert(bookmark)
+            .values(
+                url=data["url"],
+                title=data["title"],
+                notes=data.get("notes", ""),
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(*_COLUMNS)
+        ).one()
+        item = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's public row API
+        self._set_tags(item["id"], tags)
+        item["tags"] = sorted(tags)
+        return item
+
+    def update(
+        self, item_id: int, data: Mapping[str, Any], *, partial: bool
+    ) -> dict[str, Any] | None:
+        """
+        Change a bookmark: every writable field (``PUT``) or those given
+        (``PATCH``); return it, or ``None`` when there is none.
+        """
+        if partial:
+            values = {name: data[name] for name in _WRITABLE if name in data}
+        else:
+            values = {name: data.get(name, "") for name in _WRITABLE}
+        tags = None
+        if "tags" in data or not partial:
+            tags = self.policy.tags(data.get("tags", ()))
+        changed = self.conn.execute(
+            update(bookmark)
+            .where(bookmark.c.id == item_id)
+            .values(**values, updated_at=now())
+        )
+        if changed.rowcount == 0:
+            return None
+        if tags is not None:
+            self._set_tags(item_id, tags)
+        return self.get(item_id)
+
+    def delete(self, item_id: int) -> bool:
+        """Delete a bookmark and its tags; return whether there was one."""
+        self.conn.execute(
+            delete(bookmark_tag).where(bookmark_tag.c.bookmark_id == item_id)
+        )
+        deleted = self.conn.execute(delete(bookmark).where(bookmark.c.id == item_id))
+        return deleted.rowcount > 0
+
+
+def tag_counts(conn: Connection, policy: TagPolicy) -> dict[str, int]:
+    """
+    Return how many bookmarks carry each tag: the ``policy.max_tags`` most
+    used tags.
+    """
+    tag = func.lower(bookmark_tag.c.tag) if policy.lowercase else bookmark_tag.c.tag
+    number = func.count(func.distinct(bookmark_tag.c.bookmark_id))
+    rows = conn.execute(
+        select(tag.label("tag"), number.label("number"))
+        .group_by(tag)
+        .order_by(number.desc(), tag)
+        .limit(policy.max_tags)
+    )
+    return {row.tag: row.number for row in rows}
 
 
 def make_repository(container: Container) -> BookmarkRepository:
-    """The repository uses the connection of the same app context."""
-    return BookmarkRepository(container.get(sqlite3.Connection))
+    """
+    Build the repository on the connection of the same app context, with the
+    tag policy of the request's blueprint.
+    """
+    return BookmarkRepository(container.get(Connection), TagPolicy.from_context())

@@ -1,60 +1,129 @@
-"""The bookmarks endpoints."""
+"""
+The endpoints: bookmarks on ``api``, a tag report on the read-only
+``reports`` blueprint, and the index.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NewType
 
-from flask import Blueprint, abort, request
-from marshmallow import Schema, ValidationError, fields, validate
+from flask import Blueprint, current_app, url_for
+from sqlalchemy import Connection, Engine
 
-from flask_servicecbv import ServiceAttr, ServiceView
+from flask_servicecbv import ServiceAttr, register_factory
+from flask_servicecbv.rest import (
+    CollectionView,
+    ItemView,
+    Pagination,
+    RestView,
+    returns,
+)
 
-from .repository import BookmarkRepository
+from .db import ping, transaction
+from .policy import TagPolicy
+from .repository import BookmarkRepository, tag_counts
+from .schemas import BookmarkFilters, BookmarkSchema, IndexSchema, TagReportSchema
 
-api = Blueprint("api", __name__)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
+    from flask_servicecbv import Container
 
-class BookmarkSchema(Schema):
-    """What a client may send to create a bookmark."""
+#: The engine of the read-only connections; on PostgreSQL the app's engine.
+ReadOnlyEngine = NewType("ReadOnlyEngine", Engine)
 
-    url = fields.Url(required=True)
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-
-
-class BookmarkList(ServiceView):
-    """``/api/bookmarks``: list and create."""
-
-    bookmarks = ServiceAttr(BookmarkRepository)
-
-    def get(self) -> dict[str, Any]:
-        return {"items": self.bookmarks.list()}
-
-    def post(self) -> tuple[dict[str, Any], int]:
-        try:
-            data = BookmarkSchema().load(request.get_json(silent=True) or {})
-        except ValidationError as e:
-            return {"error": "Unprocessable Entity", "messages": e.messages}, 422
-        return self.bookmarks.add(data["url"], data["title"]), 201
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+reports = Blueprint("reports", __name__, url_prefix="/reports/v1")
 
 
-class BookmarkItem(ServiceView):
-    """``/api/bookmarks/<id>``: read and delete."""
+# -- bookmarks -----------------------------------------------------------------
 
-    bookmarks = ServiceAttr(BookmarkRepository)
 
-    def get(self, bookmark_id: int) -> dict[str, Any]:
-        found = self.bookmarks.get(bookmark_id)
-        if found is None:
-            abort(404, f"No bookmark {bookmark_id}.")
-        return found
+class BookmarkList(CollectionView):
+    """Bookmarks."""
 
-    def delete(self, bookmark_id: int) -> tuple[str, int]:
-        if not self.bookmarks.delete(bookmark_id):
-            abort(404, f"No bookmark {bookmark_id}.")
-        return "", 204
+    repository = ServiceAttr(BookmarkRepository)
+    schema = BookmarkSchema
+    FILTERS = BookmarkFilters
+    PAGINATION = Pagination(default=20, maximum=100)
+    LOOKUP = "bookmark_id"
+    ITEM_ENDPOINT = "api.bookmark"
+
+
+class BookmarkItem(ItemView):
+    """A bookmark."""
+
+    repository = ServiceAttr(BookmarkRepository)
+    schema = BookmarkSchema
+    LOOKUP = "bookmark_id"
 
 
 api.add_url_rule("/bookmarks", view_func=BookmarkList.as_view("bookmarks"))
 api.add_url_rule(
-    "/bookmarks/<int:bookmark_id>", view_func=BookmarkItem.as_view("bookmark")
+    "/bookmarks/<id:bookmark_id>", view_func=BookmarkItem.as_view("bookmark")
 )
+
+
+# -- reports: the same database, read-only -----------------------------------
+
+
+def read_only_connection(container: Container) -> Iterator[Connection]:
+    """
+    Open a read-only transaction: every request of the ``reports`` blueprint
+    gets this connection instead of the app's.
+    """
+    engine = container.get(ReadOnlyEngine)
+    yield from transaction(engine, read_only=True)()
+
+
+# The blueprint's layer overrides the app's connection service, for every
+# view of the blueprint and every service built on the connection.
+register_factory(reports, Connection, read_only_connection, ping=ping)
+
+
+class TagReport(RestView):
+    """Tags."""
+
+    db = ServiceAttr(Connection)
+
+    @returns(TagReportSchema, etag=True)
+    def get(self) -> dict[str, Any]:
+        """
+        Count the bookmarks that carry each tag.
+
+        The report lists the most used tags, as many as the reports'
+        tag policy allows.
+        """
+        return {"tags": tag_counts(self.db, TagPolicy.from_context())}
+
+
+reports.add_url_rule("/tags", view_func=TagReport.as_view("tags"))
+
+
+# -- the index -----------------------------------------------------------------
+
+
+class Index(RestView):
+    """The index."""
+
+    @returns(IndexSchema)
+    def get(self) -> dict[str, Any]:
+        """List what this service offers."""
+        links = {
+            "bookmarks": (url_for("api.bookmarks"), "Bookmarks, a page at a time."),
+            "tags": (url_for("reports.tags"), "How many bookmarks carry each tag."),
+            "health": (url_for("health"), "Whether the database answers."),
+        }
+        spec = current_app.config.get("OPENAPI_URL")
+        if spec:
+            links["openapi"] = (spec, "The OpenAPI document of this API.")
+        docs = current_app.config.get("OPENAPI_DOCS_URL")
+        if docs:
+            links["docs"] = (docs, "The interactive API documentation.")
+        return {
+            "name": current_app.config["OPENAPI_TITLE"],
+            "links": {
+                name: {"href": href, "description": text}
+                for name, (href, text) in links.items()
+            },
+        }

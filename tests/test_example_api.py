@@ -1,18 +1,115 @@
+"""
+example_api end to end: through the test client, under gunicorn over HTTP,
+and under schemathesis; on SQLite always, on PostgreSQL when
+SERVICECBV_TEST_POSTGRESQL_URL names a database.
+"""
+
 from __future__ import annotations
 
-import functools
-import sqlite3
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
-from werkzeug.exceptions import InternalServerError
+from flask import abort
+from openapi_spec_validator import validate
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.exc import DBAPIError
 
-import flask_servicecbv
-from example_api import create_app
+import flask_servicecbv as svc
+from example_api import create_app, db
+from example_api.db import UTCDateTime, bookmark, bookmark_tag, make_engine, metadata
+from example_api.policy import TagPolicy
+from example_api.repository import BookmarkRepository
+from example_api.views import ReadOnlyEngine
+from flask_servicecbv.exceptions import ConfigurationError
+from flask_servicecbv.rest import InMemoryRepository
+from flask_servicecbv.rest.openapi import build_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The environment variable that names a PostgreSQL database the tests may
+#: wipe: postgresql+psycopg://user:password@127.0.0.1:5432/dbname
+POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
+
+BOOKMARK = {"url": "https://flask.palletsprojects.com/", "title": "Flask"}
+
+
+# -- which databases -----------------------------------------------------------
+
+
+def _can_connect(url: str) -> str | None:
+    """Return why *url* cannot be reached, or None when it can."""
+    engine = create_engine(
+        url, pool_pre_ping=False, connect_args={"connect_timeout": 5}
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as e:
+        return str(e.orig).strip() or type(e.orig).__name__
+    finally:
+        engine.dispose()
+    return None
+
+
+def postgresql_url(environ, can_connect=_can_connect) -> str:
+    """
+    Return the test database's URL.
+
+    Without one, the test is skipped; in CI (``CI`` set), it fails, as it does
+    when the database cannot be reached.
+    """
+    url = environ.get(POSTGRESQL_URL)
+    in_ci = bool(environ.get("CI"))
+    if not url:
+        if in_ci:
+            pytest.fail(f"CI must set {POSTGRESQL_URL} to a PostgreSQL database.")
+        pytest.skip(f"PostgreSQL tests skipped: {POSTGRESQL_URL} is not set.")
+    problem = can_connect(url)
+    if problem is not None:
+        message = f"PostgreSQL at {POSTGRESQL_URL} cannot be reached: {problem}"
+        if in_ci:
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+def _reset(url: str) -> None:
+    """Drop the example's tables: every test starts from an empty database."""
+    engine = create_engine(url)
+    try:
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(name="database_url", params=["sqlite", "postgresql"])
+def _database_url(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bookmarks.sqlite3'}"
+    else:
+        url = postgresql_url(os.environ)
+    _reset(url)
+    return url
 
 
 @pytest.fixture(name="api")
-def _api(tmp_path):
-    return create_app({"TESTING": True, "DATABASE": str(tmp_path / "test.sqlite3")})
+def _api(database_url):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    yield app
+    # Closes both engines' pools: no connection outlives the test.
+    svc.close_registry(app)
 
 
 @pytest.fixture(name="api_client")
@@ -20,139 +117,958 @@ def _api_client(api):
     return api.test_client()
 
 
-class TestBookmarks:
-    def test_create_list_get_delete(self, api_client):
-        """
-        A bookmark can be created, listed, read and deleted.
-        """
-        assert api_client.get("/api/bookmarks").json == {"items": []}
+def _rows(app) -> list[dict]:
+    """Every bookmark in the database, read on a connection of its own."""
+    with app.app_context():
+        engine = svc.get(ReadOnlyEngine)
+        with engine.connect() as conn:
+            rows = conn.execute(select(bookmark).order_by(bookmark.c.id))
+            return [dict(row._mapping) for row in rows]
 
-        created = api_client.post(
-            "/api/bookmarks", json={"url": "https://example.org/", "title": "Ex"}
-        )
 
-        assert created.status_code == 201
-        assert created.json == {"id": 1, "url": "https://example.org/", "title": "Ex"}
-        assert api_client.get("/api/bookmarks").json == {"items": [created.json]}
-        assert api_client.get("/api/bookmarks/1").json == created.json
-        assert api_client.delete("/api/bookmarks/1").status_code == 204
-        assert api_client.get("/api/bookmarks").json == {"items": []}
+def _create(client, **fields):
+    resp = client.post("/api/v1/bookmarks", json={**BOOKMARK, **fields})
+    assert resp.status_code == 201, resp.json
+    return resp.json
 
-    def test_invalid_input(self, api_client):
+
+class TestPostgresqlUrl:
+    def test_skipped_without_url(self):
         """
-        Invalid input is answered with 422 and the field messages, and nothing
-        is stored.
+        Without the variable, the PostgreSQL tests are skipped, saying why.
         """
-        resp = api_client.post("/api/bookmarks", json={"url": "not a url"})
+        with pytest.raises(pytest.skip.Exception, match=f"{POSTGRESQL_URL} is not"):
+            postgresql_url({})
 
-        assert resp.status_code == 422
-        assert set(resp.json["messages"]) == {"url", "title"}
-        assert api_client.get("/api/bookmarks").json == {"items": []}
-
-    @pytest.mark.parametrize("method", ["get", "delete"])
-    def test_missing_bookmark(self, api_client, method):
+    def test_fails_in_ci_without_url(self):
         """
-        An unknown id is a JSON 404.
+        In CI, a missing URL fails the test instead.
         """
-        resp = getattr(api_client, method)("/api/bookmarks/42")
-
-        assert resp.status_code == 404
-        assert resp.json == {"error": "Not Found", "message": "No bookmark 42."}
+        with pytest.raises(pytest.fail.Exception, match="CI must set"):
+            postgresql_url({"CI": "true"})
 
     @pytest.mark.parametrize(
-        ("method", "path", "body"),
-        [
-            ("post", "/api/bookmarks", {"url": "https://a.org/", "title": "A"}),
-            ("delete", "/api/bookmarks/1", None),
-        ],
-        ids=["post", "delete"],
+        ("ci", "outcome"),
+        [("", pytest.skip.Exception), ("true", pytest.fail.Exception)],
+        ids=["skip", "ci-fails"],
     )
-    def test_failed_commit_is_an_error(  # noqa: PLR0917 -- fixtures and params
-        self, api, api_client, monkeypatch, method, path, body
-    ):
+    def test_unreachable(self, ci, outcome):
         """
-        A write whose commit fails ("database is locked") is answered with a
-        JSON 500 that does not leak the database's message, not with a
-        success, and changes nothing: the repository commits inside the
-        request, not in the connection's cleanup, whose errors are only logged.
+        A database that cannot be reached is skipped, or fails in CI.
         """
-        created = api_client.post(
-            "/api/bookmarks", json={"url": "https://example.org/", "title": "Ex"}
-        )
-        api.testing = False
-        # No busy timeout: a locked database fails at once instead of after 5 s.
-        monkeypatch.setattr(
-            sqlite3, "connect", functools.partial(sqlite3.connect, timeout=0)
-        )
-        # A reader in an open transaction holds a shared lock: the writer may
-        # still INSERT or DELETE, but its COMMIT cannot take the exclusive lock.
-        reader = sqlite3.connect(api.config["DATABASE"], isolation_level=None)
-        reader.execute("BEGIN")
-        reader.execute("SELECT COUNT(*) FROM bookmark").fetchone()
+        environ = {POSTGRESQL_URL: "postgresql+psycopg://x@127.0.0.1:1/x", "CI": ci}
 
+        with pytest.raises(outcome, match="cannot be reached: refused"):
+            postgresql_url(environ, can_connect=lambda _: "refused")
+
+    def test_reachable(self):
+        """
+        A database that answers is used.
+        """
+        url = "postgresql+psycopg://x@127.0.0.1/x"
+
+        assert postgresql_url({POSTGRESQL_URL: url}, can_connect=lambda _: None) == url
+
+    def test_can_connect_reports_the_error(self):
+        """
+        The reachability check gives the driver's message.
+        """
+        # Port 1 on loopback: nothing listens, the connection is refused.
+        problem = _can_connect("postgresql+psycopg://x:x@127.0.0.1:1/x")
+
+        assert "refused" in (problem or "")
+
+
+# -- the API through the test client --------------------------------------------
+
+
+class TestBookmarks:
+    def test_create_then_read(self, api_client):
+        """
+        A created bookmark is answered with 201, its Location, timezone-aware
+        UTC times and its tags folded and deduplicated, and is readable at once.
+        """
+        resp = api_client.post(
+            "/api/v1/bookmarks",
+            json={**BOOKMARK, "tags": ["Web", "python", "web"], "notes": "Docs"},
+        )
+
+        assert resp.status_code == 201
+        item = resp.json
+        assert resp.headers["Location"] == f"/api/v1/bookmarks/{item['id']}"
+        assert item["tags"] == ["python", "web"]
+        assert item["created_at"].endswith("+00:00")
+        assert item["created_at"] == item["updated_at"]
+        assert api_client.get(resp.headers["Location"]).json == item
+
+    def test_list_pages(self, api_client):
+        """
+        The list is paged, with its metadata and Link header.
+        """
+        created = [_create(api_client, title=f"B{i}") for i in range(3)]
+
+        resp = api_client.get("/api/v1/bookmarks?per_page=2&page=2")
+
+        assert resp.json["items"] == created[2:]
+        assert resp.json["meta"] == {"page": 2, "per_page": 2, "total": 3, "pages": 2}
+        assert 'rel="prev"' in resp.headers["Link"]
+
+    def test_filter_by_tag(self, api_client):
+        """
+        ?tag= selects the bookmarks that carry the tag, in any case.
+        """
+        flask = _create(api_client, tags=["flask"])
+        _create(api_client, tags=["django"])
+
+        resp = api_client.get("/api/v1/bookmarks?tag=FLASK")
+
+        assert resp.json["items"] == [flask]
+
+    @pytest.mark.parametrize("query", ["DOCS", "100%"])
+    def test_search(self, api_client, query):
+        """
+        ?q= searches titles and notes, in any case; % is a character, not a
+        wildcard.
+        """
+        found = _create(api_client, title="The docs", notes="100% done")
+        _create(api_client, title="Other", notes="100 done")
+
+        resp = api_client.get("/api/v1/bookmarks", query_string={"q": query})
+
+        assert resp.json["items"] == [found]
+
+    def test_put_replaces(self, api_client):
+        """
+        PUT replaces every writable field; those left out are emptied.
+        """
+        item = _create(api_client, tags=["a"], notes="old")
+
+        resp = api_client.put(
+            f"/api/v1/bookmarks/{item['id']}",
+            json={"url": "http://example.org", "title": "New"},
+        )
+
+        assert resp.status_code == 200
+        assert (resp.json["url"], resp.json["tags"], resp.json["notes"]) == (
+            "http://example.org",
+            [],
+            "",
+        )
+        assert resp.json["updated_at"] > item["updated_at"]
+
+    def test_patch_changes_what_it_sends(self, api_client):
+        """
+        PATCH changes only the fields it sends.
+        """
+        item = _create(api_client, tags=["a"], notes="old")
+
+        resp = api_client.patch(f"/api/v1/bookmarks/{item['id']}", json={"tags": ["B"]})
+
+        assert resp.json == {
+            **item,
+            "tags": ["b"],
+            "updated_at": resp.json["updated_at"],
+        }
+
+    def test_delete(self, api, api_client):
+        """
+        DELETE answers 204; the bookmark and its tags are gone, and its id is
+        not given to the next one.
+        """
+        item = _create(api_client, tags=["a"])
+
+        assert api_client.delete(f"/api/v1/bookmarks/{item['id']}").status_code == 204
+        assert api_client.get(f"/api/v1/bookmarks/{item['id']}").status_code == 404
+        assert _create(api_client)["id"] > item["id"]
+        with api.app_context(), svc.get(ReadOnlyEngine).connect() as conn:
+            tags = conn.execute(select(func.count()).select_from(bookmark_tag))
+            assert tags.scalar_one() == 0
+
+    @pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+    @pytest.mark.parametrize("bookmark_id", ["42", "9223372036854775808", "0"])
+    def test_missing(self, api_client, method, bookmark_id):
+        """
+        An unknown or out of range id is a JSON 404.
+        """
+        resp = api_client.open(
+            f"/api/v1/bookmarks/{bookmark_id}", method=method, json=BOOKMARK
+        )
+
+        assert resp.status_code == 404
+        assert resp.json["code"] == 404
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "ftp://example.org/",
+            "http://[0]",
+            "http://user@example.org/",
+            "https://example.org/\n",
+            "https://exa mple.org/",
+            "https://example.org:65536/",
+            "https://-example.org/",
+            "example.org",
+        ],
+    )
+    def test_bad_url(self, api, api_client, url):
+        """
+        Only http and https URLs with a host name or IPv4 address are taken;
+        nothing is stored.
+        """
+        resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, "url": url})
+
+        assert resp.status_code == 422
+        assert list(resp.json["errors"]["json"]) == ["url"]
+        assert _rows(api) == []
+
+    @pytest.mark.parametrize(
+        "url",
+        ["http://localhost", "https://127.0.0.1:65535/a?b=c#d", "https://x.org/~a/[b]"],
+    )
+    def test_good_url(self, api_client, url):
+        """
+        Host names, addresses, ports, queries and fragments are taken.
+        """
+        assert _create(api_client, url=url)["url"] == url
+
+    @pytest.mark.parametrize("field", ["title", "notes"])
+    def test_nul_character(self, api, api_client, field):
+        """
+        A NUL character is answered with 422 (PostgreSQL cannot store it),
+        and nothing is stored.
+        """
+        resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, field: "a\x00"})
+
+        assert resp.status_code == 422
+        assert resp.json["errors"]["json"][field] == ["NUL characters are not allowed."]
+        assert _rows(api) == []
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"url": "https://a.org", "title": "a\\ud800b"}',
+            b'{"url": "https://a.org", "title": "t", "tags": ["\\udfff"]}',
+            b'{"url": "https://a.org", "title": "t", "\\ud800": 1}',
+        ],
+        ids=["value", "in-list", "key"],
+    )
+    def test_unpaired_surrogate(self, api, api_client, body):
+        """
+        An unpaired surrogate escape is not text: the body is answered with
+        400 (PostgreSQL's driver would fail on it), and nothing is stored.
+        """
+        resp = api_client.post(
+            "/api/v1/bookmarks", data=body, content_type="application/json"
+        )
+
+        assert resp.status_code == 400
+        assert "unpaired surrogate" in resp.json["message"]
+        assert _rows(api) == []
+
+    @pytest.mark.parametrize(
+        "title",
+        ["\\ud800", "\U0001f600", "\ud83d\ude00"],
+        ids=["escaped", "emoji", "pair"],
+    )
+    def test_text_beyond_the_basic_plane(self, api_client, title):
+        """
+        Paired surrogate escapes, characters beyond the basic plane and an
+        escaped backslash are text like any other.
+        """
+        raw = json.dumps({**BOOKMARK, "title": title})
+
+        resp = api_client.post(
+            "/api/v1/bookmarks", data=raw, content_type="application/json"
+        )
+
+        assert resp.status_code == 201
+        assert resp.json["title"] == json.loads(raw)["title"]
+
+    def test_search_text_without_nul(self, api_client):
+        """
+        ?q= with a NUL character is answered with 422.
+        """
+        resp = api_client.get("/api/v1/bookmarks", query_string={"q": "a\x00"})
+
+        assert resp.status_code == 422
+
+    def test_unknown_field(self, api_client):
+        """
+        An unknown field is answered with 422, as the document says.
+        """
+        resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, "rank": 1})
+
+        assert resp.json["errors"] == {"json": {"rank": ["Unknown field."]}}
+
+    def test_document_patterns_are_the_validators(self, api):
+        """
+        Each pattern in the document is the one the validator matches.
+        """
+        schema = build_spec(api)["components"]["schemas"]["Bookmark"]["properties"]
+
+        assert schema["url"]["pattern"].startswith("^https?://")
+        assert schema["title"]["pattern"] == r"^[^\x00]*$"
+        assert schema["tags"]["items"]["pattern"] == r"^[A-Za-z0-9][A-Za-z0-9._+#-]*$"
+
+
+class TestConditionalRequests:
+    def test_item_not_modified(self, api_client):
+        """
+        GET with the item's ETag in If-None-Match is a 304.
+        """
+        item = _create(api_client)
+        etag = api_client.get(f"/api/v1/bookmarks/{item['id']}").headers["ETag"]
+
+        resp = api_client.get(
+            f"/api/v1/bookmarks/{item['id']}", headers={"If-None-Match": etag}
+        )
+
+        assert resp.status_code == 304
+
+    def test_list_etag_changes(self, api_client):
+        """
+        The list's ETag changes when a bookmark is added.
+        """
+        before = api_client.get("/api/v1/bookmarks").headers["ETag"]
+        _create(api_client)
+
+        resp = api_client.get("/api/v1/bookmarks", headers={"If-None-Match": before})
+
+        assert resp.status_code == 200
+        assert resp.headers["ETag"] != before
+
+    def test_stale_if_match(self, api, api_client):
+        """
+        A PATCH with a stale If-Match is a 412 and changes nothing.
+        """
+        item = _create(api_client)
+        url = f"/api/v1/bookmarks/{item['id']}"
+        etag = api_client.get(url).headers["ETag"]
+        api_client.patch(url, json={"title": "Changed"}, headers={"If-Match": etag})
+
+        resp = api_client.patch(url, json={"title": "Lost"}, headers={"If-Match": etag})
+
+        assert resp.status_code == 412
+        assert _rows(api)[0]["title"] == "Changed"
+
+
+# -- one transaction per request ------------------------------------------------
+
+
+class TestTransactions:
+    def test_failed_commit_is_an_error(self, api, api_client):
+        """
+        A write whose commit fails is answered with a JSON 500 that says
+        nothing of the database, never with 201, and nothing is stored.
+        """
+        api.testing = False
+
+        def refuse(conn):
+            msg = "disk full"
+            raise RuntimeError(msg)
+
+        with api.app_context():
+            engine = svc.get(Engine)
+        event.listen(engine, "commit", refuse)
         try:
-            resp = api_client.open(path, method=method, json=body)
+            resp = api_client.post("/api/v1/bookmarks", json=BOOKMARK)
         finally:
-            reader.rollback()
-            reader.close()
+            event.remove(engine, "commit", refuse)
 
         assert resp.status_code == 500
-        assert resp.json == {
-            "error": "Internal Server Error",
-            "message": InternalServerError.description,
-        }
-        assert "locked" not in resp.get_data(as_text=True)
-        assert api_client.get("/api/bookmarks").json == {"items": [created.json]}
+        assert "disk" not in resp.get_data(as_text=True)
+        assert _rows(api) == []
 
-    def test_rolls_back_on_error(self, api, tmp_path):
+    def test_error_after_a_write_rolls_back(self, api):
         """
-        An unhandled error in a request rolls back what the request wrote and
-        did not commit: the connection's generator factory sees the exception
-        at teardown.
+        An unhandled error after a write rolls the request's transaction back.
         """
         api.testing = False
 
-        @api.route("/boom")
+        @api.post("/boom")
         def boom():
-            conn = flask_servicecbv.get(sqlite3.Connection)
-            conn.execute(
-                "INSERT INTO bookmark (url, title) VALUES (?, ?)",
-                ("https://example.org/", "lost"),
-            )
+            svc.get(BookmarkRepository).create(BOOKMARK)
             msg = "boom"
             raise RuntimeError(msg)
 
-        assert api.test_client().get("/boom").status_code == 500
-        with sqlite3.connect(tmp_path / "test.sqlite3") as conn:
-            assert conn.execute("SELECT COUNT(*) FROM bookmark").fetchone() == (0,)
-        conn.close()
+        assert api.test_client().post("/boom").status_code == 500
+        assert _rows(api) == []
+
+    def test_http_error_after_a_write_rolls_back(self, api):
+        """
+        A view that writes and then answers with an error status writes
+        nothing.
+        """
+
+        @api.post("/refuse")
+        def refuse():
+            svc.get(BookmarkRepository).create(BOOKMARK)
+            abort(409)
+
+        assert api.test_client().post("/refuse").status_code == 409
+        assert _rows(api) == []
+
+    def test_outside_a_request_commit_yourself(self, api):
+        """
+        Outside a request (a command, a shell) nothing is committed unless
+        the code commits.
+        """
+        with api.app_context():
+            svc.get(BookmarkRepository).create(BOOKMARK)
+        with api.app_context():
+            svc.get(BookmarkRepository).create({**BOOKMARK, "title": "Kept"})
+            svc.get(Connection).commit()
+
+        assert [row["title"] for row in _rows(api)] == ["Kept"]
+
+
+# -- the read-only blueprint and the configured service ---------------------------
+
+
+class TestReports:
+    def test_tag_counts(self, api_client):
+        """
+        The report counts the bookmarks that carry each tag.
+        """
+        _create(api_client, tags=["flask", "python"])
+        _create(api_client, tags=["python"])
+
+        resp = api_client.get("/reports/v1/tags")
+
+        assert resp.json == {"tags": {"flask": 1, "python": 2}}
+        assert "ETag" in resp.headers
+
+    def test_write_through_the_read_only_service_fails(self, api, api_client):
+        """
+        The reports blueprint's connection is read-only: a write fails with
+        the database's error and stores nothing.
+        """
+        item = _create(api_client, tags=["kept"])
+
+        with (
+            api.test_request_context("/reports/v1/tags"),
+            pytest.raises(DBAPIError, match=r"readonly database|read-only transaction"),
+        ):
+            svc.get(BookmarkRepository).update(item["id"], {"tags": []}, partial=True)
+
+        assert api_client.get(f"/api/v1/bookmarks/{item['id']}").json == item
+
+    def test_blueprint_layer_overrides_the_connection(self, api):
+        """
+        The reports blueprint gets its connection from its own layer; the
+        rest of the app from the app's.
+        """
+        with api.app_context():
+            app_layer = svc.registry.lookup(None, Connection)
+            reports_layer = svc.registry.lookup("reports", Connection)
+
+        assert reports_layer is not None
+        assert reports_layer is not app_layer
+
+
+class TestTagPolicy:
+    def test_configured_per_blueprint(self, api):
+        """
+        The tag policy is configured for each blueprint in SERVICES.
+        """
+        with api.app_context():
+            for_api = TagPolicy.from_context(blueprint_name="api")
+            for_reports = TagPolicy.from_context(blueprint_name="reports")
+
+        assert (for_api.max_tags, for_reports.max_tags) == (20, 100)
+
+    def test_too_many_tags(self, database_url):
+        """
+        More tags than the API's policy allows are answered with 422.
+        """
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": database_url,
+                "SERVICES": {"api": {"TagPolicy": {"max_tags": 2}}},
+            }
+        )
+        try:
+            resp = app.test_client().post(
+                "/api/v1/bookmarks", json={**BOOKMARK, "tags": ["a", "b", "c"]}
+            )
+        finally:
+            svc.close_registry(app)
+
+        assert resp.status_code == 422
+        assert resp.json["errors"] == {
+            "json": {"tags": ["Give at most 2 different tags."]}
+        }
+
+    def test_report_limit(self, api, api_client):
+        """
+        The report lists as many tags as the reports' policy allows.
+        """
+        _create(api_client, tags=["a", "b"])
+        _create(api_client, tags=["b"])
+
+        with api.app_context():
+            svc.overwrite_value(TagPolicy, TagPolicy(max_tags=1), blueprint="reports")
+            resp = api.test_client().get("/reports/v1/tags")
+
+        assert resp.json == {"tags": {"b": 2}}
+
+    def test_case_kept(self, api, api_client):
+        """
+        With lowercase=False, tags keep their case.
+        """
+        with (
+            api.app_context(),
+            svc.override(
+                TagPolicy, value=TagPolicy(max_tags=5, lowercase=False), blueprint="api"
+            ),
+        ):
+            item = (
+                api.test_client()
+                .post("/api/v1/bookmarks", json={**BOOKMARK, "tags": ["Flask"]})
+                .json
+            )
+
+        assert item["tags"] == ["Flask"]
+
+    @pytest.mark.parametrize("max_tags", [0, "3", True])
+    def test_bad_configuration(self, database_url, max_tags):
+        """
+        A maximum that is not a positive integer fails at startup.
+        """
+        with pytest.raises(ConfigurationError, match="max_tags must be a positive"):
+            create_app(
+                {
+                    "DATABASE_URL": database_url,
+                    "SERVICES": {"api": {"TagPolicy": {"max_tags": max_tags}}},
+                }
+            )
+
+
+# -- swapping services in tests ------------------------------------------------------
+
+
+class TestSwappedServices:
+    def test_repository_in_memory(self, api):
+        """
+        With the repository overwritten, the generic views serve a fake and
+        the database is not touched.
+        """
+        fake = InMemoryRepository([{**BOOKMARK, "tags": []}])
+        with api.app_context():
+            svc.overwrite_value(BookmarkRepository, fake)
+            resp = api.test_client().get("/api/v1/bookmarks/1")
+
+        assert resp.json["title"] == "Flask"
+        assert _rows(api) == []
+
+    def test_failing_database_fails_health(self, api):
+        """
+        A connection whose ping fails makes /health answer 503.
+        """
+        broken = Mock(spec_set=Connection)
+        broken.execute.side_effect = DBAPIError("SELECT 1", {}, Exception("gone"))
+        with api.app_context(), svc.override(Connection, value=broken):
+            resp = api.test_client().get("/health")
+
+        assert resp.status_code == 503
+        assert resp.json["failing"] == ["sqlalchemy.engine.base.Connection"]
+
+
+# -- the app as a whole ------------------------------------------------------------
 
 
 class TestWiring:
+    def test_index(self, api_client):
+        """
+        / answers with what the service offers.
+        """
+        links = api_client.get("/").json["links"]
+
+        assert links["bookmarks"]["href"] == "/api/v1/bookmarks"
+        assert links["tags"]["href"] == "/reports/v1/tags"
+        assert {"health", "openapi", "docs"} <= set(links)
+
     def test_health(self, api_client):
         """
-        The health endpoint pings the database.
+        /health pings the database.
         """
         resp = api_client.get("/health")
 
-        assert resp.status_code == 200
-        assert resp.json == {"status": "ok", "services": {"sqlite3.Connection": "ok"}}
+        assert resp.json == {
+            "status": "ok",
+            "services": {"sqlalchemy.engine.base.Connection": "ok"},
+        }
 
     def test_all_services_resolve(self, api):
         """
         Every service the views declare is registered.
         """
-        assert flask_servicecbv.check_services(api) == []
+        assert svc.check_services(api) == []
+
+    def test_openapi_document_is_valid(self, api):
+        """
+        The document validates as OpenAPI 3.1 and describes every endpoint.
+        """
+        document = build_spec(api)
+
+        validate(document)
+        assert set(document["paths"]) == {
+            "/",
+            "/api/v1/bookmarks",
+            "/api/v1/bookmarks/{bookmark_id}",
+            "/health",
+            "/reports/v1/tags",
+        }
+
+    def test_docs_page_served_locally(self, api_client):
+        """
+        The docs page loads Swagger UI from the app, not from a CDN.
+        """
+        page = api_client.get("/docs").get_data(as_text=True)
+
+        assets = api_client.get("/docs/assets/swagger-ui-bundle.js")
+        assets.close()
+
+        assert 'src="/docs/assets/swagger-ui-bundle.js"' in page
+        assert assets.status_code == 200
+
+    def test_unknown_path_is_json(self, api_client):
+        """
+        Routing errors are JSON too.
+        """
+        resp = api_client.get("/nowhere")
+
+        assert (resp.status_code, resp.json["code"]) == (404, 404)
 
     def test_default_database_in_instance_folder(self, monkeypatch, tmp_path):
         """
-        Without configuration the database is a file in the instance folder.
+        Without DATABASE_URL, the database is an SQLite file in the instance
+        folder, with its tables.
         """
+        monkeypatch.delenv("DATABASE_URL", raising=False)
         monkeypatch.setattr(
-            "flask.Flask.auto_find_instance_path", lambda _: str(tmp_path)
+            "flask.Flask.auto_find_instance_path", lambda _: str(tmp_path / "inst")
         )
 
-        app = create_app()
+        app = create_app({"TESTING": True})
+        try:
+            assert _create(app.test_client())["id"] == 1
+        finally:
+            svc.close_registry(app)
 
-        assert app.config["DATABASE"] == str(tmp_path / "bookmarks.sqlite3")
-        assert (tmp_path / "bookmarks.sqlite3").exists()
+        assert (tmp_path / "inst" / "bookmarks.sqlite3").exists()
+
+    def test_database_url_from_environment(self, monkeypatch, tmp_path):
+        """
+        DATABASE_URL is also read from the environment.
+        """
+        url = f"sqlite:///{tmp_path / 'env.sqlite3'}"
+        monkeypatch.setenv("DATABASE_URL", url)
+
+        app = create_app()
+        svc.close_registry(app)
+
+        assert app.config["DATABASE_URL"] == url
+        assert (tmp_path / "env.sqlite3").exists()
+
+
+# -- forking ---------------------------------------------------------------------
+
+# Builds the app (its pool then holds the connection that created the schema),
+# forks, and prints what the pool holds before, in the child, and after; the
+# child and then the parent each run a query on a connection of their own.
+_FORK = """
+import os, sys
+from sqlalchemy import Engine, text
+import flask_servicecbv as svc
+from example_api import create_app
+
+app = create_app({"DATABASE_URL": sys.argv[1]})
+with app.app_context():
+    engine = svc.get(Engine)
+before = engine.pool.checkedin()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    in_child = engine.pool.checkedin()
+    with engine.connect() as conn:
+        answer = conn.execute(text("SELECT 1")).scalar_one()
+    os.write(write, f"{in_child} {answer}".encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+in_child = os.read(read, 100).decode()
+with engine.connect() as conn:
+    answer = conn.execute(text("SELECT 2")).scalar_one()
+svc.close_registry(app)
+print(before, in_child, engine.pool.checkedin(), answer)
+"""
+
+
+class TestForking:
+    def test_child_does_not_use_parent_connections(self, database_url, tmp_path):
+        """
+        A forked process (a gunicorn worker, with --preload too) starts with
+        an empty pool, and both processes keep working on their own
+        connections.
+        """
+        result = subprocess.run(  # noqa: S603 -- our own interpreter and script
+            [sys.executable, "-W", "error", "-c", _FORK, database_url],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["1", "0", "1", "0", "2"]
+
+
+# -- under gunicorn, over HTTP ------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _http(port, method, path, body=None, headers=None):
+    """Send one request on loopback; return the status, headers and JSON body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        payload = None if body is None else json.dumps(body)
+        sent = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, payload, {**sent, **(headers or {})})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, resp.headers, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def gunicorn(database_url, tmp_path, *options):
+    """
+    Run example_api under gunicorn (2 workers, 4 threads each) on a free
+    loopback port until the block ends; yield the port.
+
+    Bounded: it must answer /health within 30 s, and is stopped with SIGTERM
+    (then SIGKILL) whatever happens.
+    """
+    port = _free_port()
+    log = tmp_path / "gunicorn.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        # gunicorn's control socket goes here, one per server.
+        "XDG_RUNTIME_DIR": str(tmp_path),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers=2",
+        "--threads=4",
+        "--worker-class=gthread",
+        f"--bind=127.0.0.1:{port}",
+        "--graceful-timeout=5",
+        *options,
+        "example_api:create_app()",
+    ]
+    with log.open("wb") as out:
+        server = subprocess.Popen(  # noqa: S603 -- our own interpreter
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                if _http(port, "GET", "/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        finally:
+            if server.poll() is None:  # pragma: no cover -- only if it hangs
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=5)
+
+
+@pytest.mark.slow
+class TestGunicorn:
+    def test_crud_over_http(self, database_url, tmp_path):
+        """
+        Under gunicorn, a bookmark is created, read, read again with its ETag,
+        changed and deleted over HTTP.
+        """
+        with gunicorn(database_url, tmp_path) as port:
+            status, headers, item = _http(port, "POST", "/api/v1/bookmarks", BOOKMARK)
+            assert status == 201
+            location = headers["Location"]
+            status, headers, again = _http(port, "GET", location)
+            assert (status, again) == (200, item)
+            etag = headers["ETag"]
+            assert (
+                _http(port, "GET", location, headers={"If-None-Match": etag})[0] == 304
+            )
+            status, _, changed = _http(
+                port, "PATCH", location, {"title": "F"}, {"If-Match": etag}
+            )
+            assert (status, changed["title"]) == (200, "F")
+            assert _http(port, "DELETE", location)[0] == 204
+            assert _http(port, "GET", location)[0] == 404
+            assert _http(port, "GET", "/")[0] == 200
+
+    @pytest.mark.parametrize("preload", [False, True], ids=["fork", "preload"])
+    def test_concurrent_writes(self, database_url, tmp_path, preload):
+        """
+        Concurrent clients across both workers create bookmarks: every 201 is
+        in the list, once; with --preload too, where the workers are forked
+        from a process that already opened the database.
+        """
+        options = ["--preload"] if preload else []
+        created: list[int] = []
+        failures: list[object] = []
+
+        def client(number):
+            for i in range(10):
+                body = {**BOOKMARK, "title": f"{number}-{i}", "tags": [f"t{number}"]}
+                try:
+                    status, _, item = _http(port, "POST", "/api/v1/bookmarks", body)
+                except OSError as e:  # pragma: no cover -- only on a failure
+                    failures.append(e)
+                    continue
+                if status == 201:
+                    created.append(item["id"])
+                else:  # pragma: no cover -- only on a failure
+                    failures.append((status, item))
+
+        with gunicorn(database_url, tmp_path, *options) as port:
+            threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            _, _, listed = _http(port, "GET", "/api/v1/bookmarks?per_page=100")
+            _, _, report = _http(port, "GET", "/reports/v1/tags")
+
+        assert failures == []
+        assert len(created) == len(set(created)) == 80
+        assert sorted(item["id"] for item in listed["items"]) == sorted(created)
+        assert report["tags"] == {f"t{n}": 10 for n in range(8)}
+
+    def test_schemathesis(self, database_url, tmp_path):
+        """
+        schemathesis with every check finds nothing: no 5xx, and every status,
+        content type, header and body is what the document says.
+        """
+        with gunicorn(database_url, tmp_path) as port:
+            result = subprocess.run(  # noqa: S603 -- our own tool
+                [
+                    str(Path(sys.executable).with_name("schemathesis")),
+                    "run",
+                    f"http://127.0.0.1:{port}/openapi.json",
+                    "--checks=all",
+                    "--max-examples=15",
+                    "--max-failures=5",
+                    "--workers=1",
+                    "--generation-database=none",
+                    "--seed=1",
+                    "--no-color",
+                ],
+                # schemathesis writes its own files in the current directory.
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=100,
+                check=False,
+                env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+            )
+
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        assert "No issues found" in result.stdout
+
+
+class TestDatabase:
+    def test_schema_race_retried(self, database_url, monkeypatch):
+        """
+        When another process created the tables first (the CREATE fails), the
+        schema creation tries again and finds them.
+        """
+        engine = db.make_engine(database_url)
+        real = db.metadata.create_all
+        calls = []
+
+        def lose_once(conn):
+            calls.append(conn)
+            if len(calls) == 1:
+                real(conn)
+                conn.exec_driver_sql("CREATE TABLE bookmark (id INTEGER)")
+            real(conn)
+
+        monkeypatch.setattr(db.metadata, "create_all", lose_once)
+        try:
+            db.create_schema(engine)
+        finally:
+            engine.dispose()
+
+        assert len(calls) == 2
+
+    def test_schema_gives_up(self, database_url, monkeypatch):
+        """
+        A schema that cannot be created fails after the last attempt.
+        """
+
+        def fail(conn):
+            conn.exec_driver_sql("CREATE TABLE no_such_syntax (")
+
+        engine = db.make_engine(database_url)
+        monkeypatch.setattr(db.metadata, "create_all", fail)
+        try:
+            with pytest.raises(DBAPIError, match="no_such_syntax"):
+                db.create_schema(engine, attempts=2)
+        finally:
+            engine.dispose()
+
+    @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+    def test_in_memory_sqlite_refused(self, url):
+        """
+        An in-memory SQLite database cannot be shared with a read-only
+        engine: create_app says to use a file.
+        """
+        with pytest.raises(ValueError, match="is not an SQLite file; use"):
+            create_app({"DATABASE_URL": url})
+
+    def test_read_only_engine_is_sqlite_only(self):
+        """
+        Other databases get read-only transactions, not a read-only engine.
+        """
+        with pytest.raises(ValueError, match="Only SQLite gets a read-only engine"):
+            make_engine("postgresql+psycopg://x@127.0.0.1/x", read_only=True)
+
+    def test_naive_datetime_refused(self, api):
+        """
+        A naive datetime never reaches the database.
+        """
+        with pytest.raises(ValueError, match="naive datetime; give it a time zone"):
+            UTCDateTime().process_bind_param(
+                datetime(2026, 1, 1),  # noqa: DTZ001 -- naive on purpose
+                create_engine("sqlite://").dialect,
+            )

@@ -1,0 +1,160 @@
+"""
+What the API reads and sends, as marshmallow schemas.
+
+Every pattern is given twice from one constant: to the validator, which
+matches it against the whole string, and to the OpenAPI document, so that
+the two always agree.
+Patterns use ASCII classes only (``[0-9]``, never ``\\d``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+#: Text without NUL characters, which PostgreSQL cannot store.
+PLAIN_TEXT: Final = r"^[^\x00]*$"
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = (
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}"
+    r"|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+)
+
+#: An http or https URL with a host name or IPv4 address, an optional port,
+#: and printable ASCII after them; no user info, no IPv6 literal.
+URL_PATTERN: Final = (
+    rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?(?:[/?#][\x21-\x7e]*)?$"
+)
+
+#: A tag: letters, digits and ``._+#-``, starting with a letter or digit.
+TAG_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._+#-]*$"
+
+#: The most tags a bookmark can carry; the tag policy may allow fewer.
+MAX_TAGS: Final = 20
+
+
+class Matches(validate.Validator):
+    """
+    Check that the whole string matches *pattern*, as JSON Schema does.
+
+    :class:`marshmallow.validate.Regexp` uses :func:`re.match`, which stops
+    early; a ``$`` in a pattern also accepts a trailing newline under
+    :func:`re.match`, but not under :func:`re.fullmatch`.
+    """
+
+    def __init__(self, pattern: str, error: str) -> None:
+        self.pattern = pattern
+        self.regex = re.compile(pattern)
+        self.message = error
+
+    def _repr_args(self) -> str:
+        return f"pattern={self.pattern!r}"
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self.message)
+        return value
+
+
+def _text(pattern: str, error: str, **options: Any) -> dict[str, Any]:
+    """The keyword arguments of a string field checked against *pattern*."""
+    length = options.pop("length")
+    metadata = {"pattern": pattern, **options.pop("metadata", {})}
+    return {
+        "validate": [length, Matches(pattern, error)],
+        "metadata": metadata,
+        **options,
+    }
+
+
+_NUL = "NUL characters are not allowed."
+
+
+class BookmarkSchema(Schema):
+    """A bookmark: a URL with a title, tags and notes."""
+
+    id = fields.Integer(dump_only=True, metadata={"description": "Its id."})
+    url = fields.String(
+        required=True,
+        **_text(
+            URL_PATTERN,
+            "Give an http or https URL with a host name.",
+            length=validate.Length(min=1, max=2048),
+            metadata={"description": "An http or https URL."},
+        ),
+    )
+    title = fields.String(
+        required=True,
+        **_text(PLAIN_TEXT, _NUL, length=validate.Length(min=1, max=200)),
+    )
+    tags = fields.List(
+        fields.String(
+            **_text(
+                TAG_PATTERN,
+                "Use letters, digits and ._+#- in tags.",
+                length=validate.Length(min=1, max=50),
+            )
+        ),
+        load_default=list,
+        validate=validate.Length(max=MAX_TAGS),
+        metadata={"description": "Tags, stored in lower case, without repeats."},
+    )
+    notes = fields.String(
+        load_default="",
+        **_text(PLAIN_TEXT, _NUL, length=validate.Length(max=10_000)),
+    )
+    created_at = fields.AwareDateTime(dump_only=True, format="iso")
+    updated_at = fields.AwareDateTime(dump_only=True, format="iso")
+
+
+class BookmarkFilters(Schema):
+    """The query arguments that filter the list of bookmarks."""
+
+    tag = fields.String(
+        **_text(
+            TAG_PATTERN,
+            "Use letters, digits and ._+#- in tags.",
+            length=validate.Length(min=1, max=50),
+            metadata={"description": "Only bookmarks with this tag."},
+        )
+    )
+    q = fields.String(
+        **_text(
+            PLAIN_TEXT,
+            _NUL,
+            length=validate.Length(min=1, max=200),
+            metadata={
+                "description": "Only bookmarks with this text in the title or notes."
+            },
+        )
+    )
+
+
+class TagReportSchema(Schema):
+    """How many bookmarks carry each tag."""
+
+    tags = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "Tag to number of bookmarks, for the most used tags."},
+    )
+
+
+class LinkSchema(Schema):
+    """One entry of the index."""
+
+    href = fields.String(required=True)
+    description = fields.String(required=True)
+
+
+class IndexSchema(Schema):
+    """What this service offers."""
+
+    name = fields.String(required=True)
+    links = fields.Dict(
+        keys=fields.String(), values=fields.Nested(LinkSchema), required=True
+    )
