@@ -558,6 +558,44 @@ class TestDeclarations:
             BookmarkItem.rest_plans["get"].output.schema
         )
 
+    def test_lookup(self, app, client):
+        """
+        LOOKUP names the URL variable of the id, and ID_FIELD the item's id
+        for Location.
+        """
+
+        class Keyed(Schema):
+            key = fields.Integer(dump_only=True)
+            title = fields.String()
+
+        class KeyedBookmarks(InMemoryRepository):
+            def create(self, data):
+                item = super().create(data)
+                return {"key": item.pop("id"), **item}
+
+        class KeyedList(CollectionView):
+            repository = ServiceAttr(KeyedBookmarks)
+            schema = Keyed
+            ID_FIELD = "key"
+            ITEM_ENDPOINT = "keyed"
+            LOOKUP = "key"
+
+        class KeyedItem(ItemView):
+            repository = ServiceAttr(KeyedBookmarks)
+            schema = Keyed
+            LOOKUP = "key"
+
+        register_value(app, KeyedBookmarks, KeyedBookmarks())
+        app.add_url_rule("/keyed/", view_func=KeyedList.as_view("keyeds"))
+        app.add_url_rule("/keyed/<id:key>", view_func=KeyedItem.as_view("keyed"))
+
+        response = client.post("/keyed/", json={"title": "t"})
+
+        assert response.json == {"key": 1, "title": "t"}
+        assert response.headers["Location"] == "/keyed/1"
+        assert client.get("/keyed/1").json["title"] == "t"
+        assert client.delete("/keyed/1").status_code == 204
+
     def test_subclass_schema(self, app, client):
         """
         A subclass with another schema gets its own plans; the parent's are
@@ -594,6 +632,7 @@ class TestDeclarations:
         """
         A schema instance is used as it is, for loading and dumping.
         """
+
         class Titles(CollectionView):
             repository = ServiceAttr(Bookmarks)
 
