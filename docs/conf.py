@@ -105,8 +105,9 @@ nitpick_ignore_regex = [
     # and of init_app() are not public objects with a page of their own.
     ("py:class", r"flask_servicecbv\.\w+\.(T\d?|FlaskAppT)"),
     # The HTTP errors inherit Werkzeug's HTTPException signature, which names
-    # type aliases that Werkzeug's docs do not document.
-    ("py:class", r"SansIOResponse|WSGIEnvironment"),
+    # type aliases that Werkzeug's docs do not document (and, in Werkzeug
+    # 3.0, an unqualified Response).
+    ("py:class", r"SansIOResponse|WSGIEnvironment|Response"),
 ]
 
 # -- HTML --------------------------------------------------------------------
