@@ -61,6 +61,16 @@ class TestShapes:
         assert response.status_code == 202
         assert response.json == {"id": 1, "name": "ann"}
 
+    @pytest.mark.parametrize("status", ["202 ACCEPTED", "202"])
+    def test_status_text(self, serve, status):
+        """
+        A status may be text, as Flask takes it.
+        """
+        response = serve((USER, status))
+
+        assert response.status == "202 ACCEPTED"
+        assert response.json == {"id": 1, "name": "ann"}
+
     def test_declared_status(self, serve):
         """
         The declared status is the default.
@@ -108,7 +118,7 @@ class TestShapes:
         assert serve(made).json == {"other": 1}
 
     @pytest.mark.parametrize(
-        ("value", "size"), [((USER,), 1), ((USER, "x"), 2), ((USER, 1, {}, 2), 4)]
+        ("value", "size"), [((USER,), 1), ((USER, None), 2), ((USER, 1, {}, 2), 4)]
     )
     def test_bad_tuple(self, app, serve, value, size):
         """

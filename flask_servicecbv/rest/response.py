@@ -47,10 +47,10 @@ class Responder:
         """Return the response for *rv*, what the method returned."""
         if isinstance(rv, WerkzeugResponse):
             return rv
-        status = self.status
+        status: int | str = self.status
         headers: Any = None
         if type(rv) is tuple:
-            rv, status, headers = _unpack(rv, status)
+            rv, status, headers = _unpack(rv, self.status)
         app = _cv_app.get().app
         if rv is None and self.dump is None:
             response = app.response_class(status=status)
@@ -83,12 +83,12 @@ class Responder:
         return response
 
 
-def _unpack(rv: tuple[Any, ...], status: int) -> tuple[Any, int, Any]:
+def _unpack(rv: tuple[Any, ...], status: int) -> tuple[Any, int | str, Any]:
     """Split a returned tuple as Flask does, with the declared status as default."""
     if len(rv) == 3:  # noqa: PLR2004 -- (data, status, headers)
         return rv[0], rv[1], rv[2]
     if len(rv) == 2:  # noqa: PLR2004
-        if isinstance(rv[1], int):
+        if isinstance(rv[1], int | str):
             return rv[0], rv[1], None
         if isinstance(rv[1], Mapping | list | Headers):
             return rv[0], status, rv[1]
