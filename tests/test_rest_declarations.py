@@ -11,6 +11,7 @@ import importlib.util
 import io
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
@@ -1098,12 +1099,14 @@ class TestRunning:
         assert client.get("/find").json == {}
         assert len(seen) == 1
 
-    def test_one_instance_threads(self, app, serve_threaded):
+    def test_one_instance_threads(self, app):
         """
-        One view instance shared by threads gives each request its own input.
+        One view instance shared by threads gives each concurrent request its
+        own input and its own services.
         """
         register_factory(app, Counter, Counter)
-        entered = threading.Barrier(4, timeout=10)
+        threads = 8
+        entered = threading.Barrier(threads, timeout=10)
 
         class Echo(RestView):
             init_every_request = False
@@ -1112,21 +1115,24 @@ class TestRunning:
             @reads(Search, location="query")
             def get(self, *, query):
                 self.counter.calls += 1
-                # Four requests at once share the view; a broken barrier
-                # (after ten seconds) answers 500 and fails the test.
+                # Every request is inside the view at once; a broken barrier
+                # (after ten seconds) fails the test.
                 entered.wait()
-                return {"q": query["q"], "calls": self.counter.calls}
+                return {"q": query["q"], "calls": self.counter.calls, "view": id(self)}
 
         app.add_url_rule("/echo", view_func=Echo.as_view("echo"))
 
-        results = []
-        for n in range(4):
-            results += serve_threaded(app, f"/echo?q={n}", threads=4, requests=2)
+        def fetch(n):
+            response = app.test_client().get(f"/echo?q={n}")
+            return response.status_code, response.json
 
-        assert len(results) == 32
-        assert all(status == 200 for status, _ in results)
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(fetch, range(threads), timeout=30))
+
+        assert [status for status, _ in results] == [200] * threads
+        assert [body["q"] for _, body in results] == [str(n) for n in range(threads)]
         assert all(body["calls"] == 1 for _, body in results)
-        assert sorted({body["q"] for _, body in results}) == ["0", "1", "2", "3"]
+        assert len({body["view"] for _, body in results}) == 1
 
     def test_async(self, app, client):
         """
