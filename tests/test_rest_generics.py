@@ -125,10 +125,16 @@ class TestList:
 
     def test_other_page(self, client):
         """
-        `page` and `per_page` choose the page.
+        `page` and `per_page` choose the page; Link has first, last, prev
+        and next.
         """
         response = client.get("/bookmarks/?page=2&per_page=1")
 
+        url = "http://localhost/bookmarks/?page={}&per_page=1"
+        assert response.headers["Link"] == (
+            f'<{url.format(1)}>; rel="first", <{url.format(3)}>; rel="last", '
+            f'<{url.format(1)}>; rel="prev", <{url.format(3)}>; rel="next"'
+        )
         assert response.json["items"] == [listed(2)]
         assert response.json["meta"] == {
             "page": 2,
