@@ -842,7 +842,9 @@ class TestDeclarationErrors:
         @reads on a method of a class that is not a RestMixin is refused when
         the class is created.
         """
-        with pytest.raises((RestDeclarationError, RuntimeError)) as excinfo:
+        with pytest.raises(
+            (RestDeclarationError, RuntimeError), match="Plain"
+        ) as excinfo:
 
             class Plain(MethodView):
                 @reads(Item)
