@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from contextvars import ContextVar
 from threading import RLock
 from typing import TYPE_CHECKING, Any, Final
@@ -21,13 +20,15 @@ from ._registry import (
     Registry,
     chain_for,
     check_blueprint,
+    is_async_context_manager,
+    is_context_manager,
     key_name,
 )
 from .exceptions import (
     AsyncServiceError,
     ContainerClosedError,
     FactoryError,
-    ServiceNotFoundError,
+    InvalidKeyError,
 )
 
 if TYPE_CHECKING:
@@ -413,11 +414,11 @@ class Container:
             )
             raise AsyncServiceError(msg)
         if svc.enter:
-            if isinstance(instance, AbstractContextManager):
+            if is_context_manager(instance):
                 cm = instance
                 instance = cm.__enter__()
                 self._cleanups.append((_CM, cm, svc, instance, where))
-            elif isinstance(instance, AbstractAsyncContextManager):
+            elif is_async_context_manager(instance):
                 msg = (
                     f"Service {key_name(svc.key)} is an async context manager to "
                     f"enter; use `await aget({key_name(svc.key)})` instead of get()."
@@ -591,21 +592,17 @@ class Container:
             return instance
         if kind == COROUTINE:
             instance = await self._call(svc)
-        elif (
-            kind == VALUE
-            and svc.enter
-            and isinstance(svc.value, AbstractAsyncContextManager)
-        ):
+        elif kind == VALUE and svc.enter and is_async_context_manager(svc.value):
             instance = svc.value
         elif kind == PLAIN:
             instance = self._call(svc)
         else:
             return self._make(svc, where)
-        if svc.enter and isinstance(instance, AbstractAsyncContextManager):
+        if svc.enter and is_async_context_manager(instance):
             acm = instance
             instance = await acm.__aenter__()
             self._cleanups.append((_ACM, acm, svc, instance, where))
-        elif svc.enter and isinstance(instance, AbstractContextManager):
+        elif svc.enter and is_context_manager(instance):
             cm = instance
             instance = cm.__enter__()
             self._cleanups.append((_CM, cm, svc, instance, where))
@@ -678,21 +675,21 @@ class Container:
         ]
 
 
-def _unhashable(key: object) -> ServiceNotFoundError:
+def _unhashable(key: object) -> InvalidKeyError:
     msg = (
         f"The key {key!r} is not hashable, so no service can be registered "
         "under it; pass the type (or other hashable key) the service was "
         "registered under."
     )
-    return ServiceNotFoundError(msg)
+    return InvalidKeyError(msg)
 
 
-def _no_keys(name: str) -> ServiceNotFoundError:
+def _no_keys(name: str) -> InvalidKeyError:
     msg = (
         f"{name}() was called without a key; pass the key of each service to "
         f"get, such as `{name}(Database)`."
     )
-    return ServiceNotFoundError(msg)
+    return InvalidKeyError(msg)
 
 
 def _cycle(svc: RegisteredService) -> FactoryError:

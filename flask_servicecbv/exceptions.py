@@ -14,6 +14,7 @@ __all__ = [
     "ConfigurationError",
     "ContainerClosedError",
     "FactoryError",
+    "InvalidKeyError",
     "NoAppContextError",
     "NotInitializedError",
     "OpenAPIError",
@@ -41,6 +42,13 @@ class ServiceNotFoundError(ServiceCBVError, LookupError):
 
     The message names the key, the layers searched and, when another layer has
     the key, that layer.
+    """
+
+
+class InvalidKeyError(ServiceNotFoundError, TypeError):
+    """
+    Raised by ``get`` and ``aget`` for a key that cannot name a service (one
+    that is not hashable), or when they are called without a key.
     """
 
 
@@ -114,9 +122,10 @@ class FactoryError(ServiceCBVError):
 
 class ContainerClosedError(ServiceCBVError, RuntimeError):
     """
-    Raised by ``aget`` when the container was closed (by ``overwrite_*()``,
-    say) while the service was being built; the new service's cleanups have
-    already run, and the current container will build it again.
+    Raised by ``get`` or ``aget`` when the container was closed (by
+    ``overwrite_*()``, say) while the service was being built; the new
+    service's cleanups have already run, and the current container will build
+    it again.
     """
 
 

@@ -351,7 +351,10 @@ def get(*keys: Any, blueprint: str | None = None) -> Any:
         if len(keys) == 1:
             # The request path: one dict lookup when the service exists.
             key = keys[0]
-            instance = cont._instances.get(key, _MISSING)  # noqa: SLF001
+            try:
+                instance = cont._instances.get(key, _MISSING)  # noqa: SLF001
+            except TypeError:
+                return cont.get(key)  # the library's error for the key
             if instance is _MISSING:
                 return cont._create(key)  # noqa: SLF001
             return instance

@@ -47,6 +47,7 @@ from flask_servicecbv import (
 from flask_servicecbv.exceptions import (
     AsyncServiceError,
     ConfigurationError,
+    InvalidKeyError,
     NoAppContextError,
     NotInitializedError,
     RegistrationError,
@@ -868,6 +869,53 @@ class TestOverwrite:
 
         assert seen == [fake]
         assert fake.mock_calls == []
+
+    def test_overwrite_factory_with_spec_set_mock(self, app):
+        """
+        A factory that returns a Mock(spec_set=Real) of a context manager
+        class hands out the mock, as overwrite_value does.
+        """
+        register_value(app, Session, Session(), enter=True)
+        fake = Mock(spec_set=Session)
+
+        with app.app_context():
+            overwrite_factory(Session, lambda: fake)
+            assert get(Session) is fake
+
+        assert fake.mock_calls == []
+
+    def test_overwrite_factory_with_async_spec_set_mock(self, app):
+        """
+        An async factory's Mock(spec_set=Real) of an async context manager
+        class is handed out, not entered.
+        """
+
+        class AsyncSession:
+            async def __aenter__(self):  # pragma: no cover -- never entered
+                return self
+
+            async def __aexit__(self, *exc):  # pragma: no cover
+                return None
+
+        fake = Mock(spec_set=AsyncSession)
+
+        async def make():
+            return fake
+
+        register_value(app, AsyncSession, AsyncSession())
+        with app.app_context():
+            overwrite_factory(AsyncSession, make)
+            assert asyncio.run(aget(AsyncSession)) is fake
+
+    def test_unhashable_key(self, app):
+        """
+        get() with an unhashable key raises InvalidKeyError, a TypeError and
+        a ServiceNotFoundError, in the hot path too.
+        """
+        with app.app_context(), pytest.raises(TypeError, match=r"The key \[1\] is not"):
+            get([1])
+        with app.app_context(), pytest.raises(InvalidKeyError, match="not hashable"):
+            get([1])
 
     def test_overwrite_value_with_autospec(self, app):
         """
