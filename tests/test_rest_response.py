@@ -117,6 +117,42 @@ class TestShapes:
 
         assert serve(made).json == {"other": 1}
 
+    def test_response_with_status(self, app, serve):
+        """
+        A response in a tuple keeps its body; a status in the tuple replaces
+        its own, as Flask does.
+        """
+        with app.app_context():
+            made = jsonify(other=1)
+
+        response = serve((made, 201))
+
+        assert response.status_code == 201
+        assert response.json == {"other": 1}
+
+    def test_response_with_headers(self, serve):
+        """
+        Headers in a tuple are added to a returned response, which keeps its
+        status.
+        """
+        made = Response("raw", status=418)
+
+        response = serve((made, {"X-Id": "1"}), status=201)
+
+        assert response.status_code == 418
+        assert response.text == "raw"
+        assert response.headers["X-Id"] == "1"
+
+    def test_response_with_status_and_headers(self, serve):
+        """
+        `(response, status, headers)` amends both.
+        """
+        response = serve((Response("raw"), "202 ACCEPTED", [("X-Id", "1")]))
+
+        assert response.status == "202 ACCEPTED"
+        assert response.headers["X-Id"] == "1"
+        assert response.text == "raw"
+
     @pytest.mark.parametrize(
         ("value", "size"), [((USER,), 1), ((USER, None), 2), ((USER, 1, {}, 2), 4)]
     )

@@ -14,7 +14,7 @@ from flask_servicecbv.exceptions import RestDeclarationError
 from .etag import etag_of, if_none_match
 
 if TYPE_CHECKING:
-    from flask import Response
+    from flask import Flask, Response
 
     from .declarations import Output
 
@@ -50,7 +50,11 @@ class Responder:
         status: int | str = self.status
         headers: Any = None
         if type(rv) is tuple:
-            rv, status, headers = _unpack(rv, self.status)
+            rv, given, headers = _unpack(rv)
+            if isinstance(rv, WerkzeugResponse):
+                return _amended(rv, given, headers)
+            if given is not None:
+                status = given
         app = _cv_app.get().app
         if rv is None and self.dump is None:
             response = app.response_class(status=status)
@@ -62,14 +66,7 @@ class Responder:
             if self.etag:
                 tag = etag_of(body)
                 if if_none_match(tag, _cv_request.get().request):
-                    response = app.response_class(status=304)
-                    response.headers["ETag"] = f'"{tag}"'
-                    if headers is not None:
-                        # A 304 sends the cache headers a 200 would (RFC 9110).
-                        for name, value in Headers(headers).items():
-                            if name.lower() in _NOT_MODIFIED_HEADERS:
-                                response.headers.add(name, value)
-                    return response
+                    return _not_modified(app, tag, headers)
                 response = app.response_class(
                     body, status=status, mimetype="application/json"
                 )
@@ -83,15 +80,37 @@ class Responder:
         return response
 
 
-def _unpack(rv: tuple[Any, ...], status: int) -> tuple[Any, int | str, Any]:
-    """Split a returned tuple as Flask does, with the declared status as default."""
+def _not_modified(app: Flask, tag: str, headers: Any) -> Response:
+    """The ``304`` for *tag*, with the cache headers a ``200`` would send (RFC 9110)."""
+    response = app.response_class(status=304)
+    response.headers["ETag"] = f'"{tag}"'
+    if headers is not None:
+        for name, value in Headers(headers).items():
+            if name.lower() in _NOT_MODIFIED_HEADERS:
+                response.headers.add(name, value)
+    return response
+
+
+def _amended(
+    response: WerkzeugResponse, status: int | str | None, headers: Any
+) -> WerkzeugResponse:
+    """A response returned in a tuple: its status and headers amend it, as in Flask."""
+    if status is not None:
+        response.status = status
+    if headers is not None:
+        response.headers.update(headers)
+    return response
+
+
+def _unpack(rv: tuple[Any, ...]) -> tuple[Any, int | str | None, Any]:
+    """Split a returned tuple as Flask does: data, status (or None), headers."""
     if len(rv) == 3:  # noqa: PLR2004 -- (data, status, headers)
         return rv[0], rv[1], rv[2]
     if len(rv) == 2:  # noqa: PLR2004
         if isinstance(rv[1], int | str):
             return rv[0], rv[1], None
         if isinstance(rv[1], Mapping | list | Headers):
-            return rv[0], status, rv[1]
+            return rv[0], None, rv[1]
     msg = (
         f"A view returned a tuple of {len(rv)} items; return data, (data, "
         "status), (data, headers) or (data, status, headers)."
