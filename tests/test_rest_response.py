@@ -293,6 +293,24 @@ class TestETag:
         assert {name: response.headers.get(name) for name in cache} == cache
         assert "X-Other" not in response.headers
 
+    def test_only_success(self, app, client):
+        """
+        A response that is not a success ignores If-None-Match (RFC 9110
+        section 13.2.1): a redirect stays a redirect.
+        """
+
+        class Moved(RestView):
+            @returns(User, etag=True)
+            def get(self):
+                return USER, 302, {"Location": "/elsewhere"}
+
+        app.add_url_rule("/moved", view_func=Moved.as_view("moved"))
+
+        response = client.get("/moved", headers={"If-None-Match": "*"})
+
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/elsewhere"
+
     def test_head(self, tagged):
         """
         HEAD is conditional too.

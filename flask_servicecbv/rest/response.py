@@ -63,18 +63,17 @@ class Responder:
         else:
             data = rv if self.dump is None else self.dump(rv)
             body = f"{app.json.dumps(data)}\n".encode()
+            response = app.response_class(
+                body, status=status, mimetype="application/json"
+            )
             if self.etag:
                 tag = etag_of(body)
-                if if_none_match(tag, _cv_request.get().request):
+                # Preconditions only apply to a success (RFC 9110, 13.2.1).
+                if 200 <= response.status_code < 300 and if_none_match(  # noqa: PLR2004
+                    tag, _cv_request.get().request
+                ):
                     return _not_modified(app, tag, headers)
-                response = app.response_class(
-                    body, status=status, mimetype="application/json"
-                )
                 response.headers["ETag"] = f'"{tag}"'
-            else:
-                response = app.response_class(
-                    body, status=status, mimetype="application/json"
-                )
         if headers is not None:
             response.headers.update(headers)
         return response
