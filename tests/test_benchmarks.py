@@ -261,3 +261,65 @@ class TestBenchOpenAPI:
         assert re.search(
             r"FAILED: serving took .* over the 0\.0 ms budget", result.stderr
         )
+
+
+# The smallest load: a few requests from two clients, on 5 seeded rows.
+TINY_LOAD = [
+    *("--requests", "40", "--rounds", "2", "--clients", "2"),
+    *("--warmup", "4", "--seeded", "5"),
+]
+
+# Runs bench_example after making the row check see a 201 never stored.
+_RUN_EXAMPLE_LOST = """
+import sys
+sys.path.insert(0, "benchmarks")
+import bench_example
+real = bench_example.check_rows
+
+def lost_one(url, seeded, tallies):
+    tallies[0].created[10**9] = "never stored"
+    return real(url, seeded, tallies)
+
+bench_example.check_rows = lost_one
+sys.exit(bench_example.main(sys.argv[1:]))
+"""
+
+
+class TestBenchExample:
+    def test_tiny_run(self):
+        """
+        A tiny load on example_api and its twin under gunicorn exits 0 and
+        reports both apps' throughput and latency, every 201 stored once.
+        """
+        result = _python(
+            "benchmarks/bench_example.py", *TINY_LOAD, "--target", "1", "--json"
+        )
+
+        assert result.returncode == 0, result.stderr
+        run = json.loads(result.stdout)["runs"][0]
+        assert run["database"] == "sqlite"
+        assert [row["app"] for row in run["results"]] == ["example", "twin"]
+        for row in run["results"]:
+            assert row["requests"] == 40
+            assert row["throughput"] > 0
+            assert 0 < row["p50_ms"] <= row["p99_ms"]
+
+    def test_lost_row_fails(self):
+        """
+        A 201 whose row is not in the table makes the run fail, naming it.
+        """
+        result = _python("-c", _RUN_EXAMPLE_LOST, *TINY_LOAD, "--target", "1")
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert re.search(r"^FAILED: .* lost \[1000000000\]", result.stderr)
+
+    def test_missed_target_fails(self):
+        """
+        A missed target fails the run after printing the results.
+        """
+        result = _python("benchmarks/bench_example.py", *TINY_LOAD, "--target", "-1")
+
+        assert result.returncode == 1
+        assert "| sqlite | example |" in result.stdout
+        assert result.stderr.startswith("FAILED: target missed: ")
