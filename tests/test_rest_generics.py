@@ -250,6 +250,16 @@ class TestCreate:
         assert response.headers["Location"] == "/bookmarks/4"
         assert client.get("/bookmarks/4").json == listed(4)
 
+    def test_mounted(self, client):
+        """
+        Location keeps the prefix the app is mounted under.
+        """
+        response = client.post(
+            "/bookmarks/", json=bookmark(4), base_url="http://localhost/app"
+        )
+
+        assert response.headers["Location"] == "/app/bookmarks/4"
+
     def test_item_endpoint(self, app, client):
         """
         With ITEM_ENDPOINT, Location is built with url_for.
