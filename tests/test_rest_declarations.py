@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from flask import Blueprint
+from flask import Blueprint, abort
 from flask.views import MethodView
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, fields, validate
 from werkzeug.datastructures import FileStorage
@@ -1233,6 +1233,35 @@ class TestRunning:
 
         assert client.post("/items", json={"title": "a"}).json == {"title": "a"}
         assert events == ["open", "view", "close", "after"]
+
+    def test_async_cleanups_on_error(self, app, client):
+        """
+        The async cleanups run when a declared async handler aborts too.
+        """
+        events = []
+
+        async def connect():
+            yield Counter()
+            events.append("close")
+
+        register_factory(app, Counter, connect)
+
+        class Show(RestView):
+            services: ClassVar = {"counter": Counter}
+
+            @reads(Search, location="query")
+            @returns(Item)
+            async def get(self, *, query):
+                await self.aservice("counter")
+                abort(404, f"No {query['q']}.")
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        response = client.get("/show?q=x")
+
+        assert response.status_code == 404
+        assert response.json["message"] == "No x."
+        assert events == ["close"]
 
     def test_async_class_level(self, app, client):
         """
