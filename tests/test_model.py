@@ -71,7 +71,7 @@ APPS = 2
 
 # Each example's settings: bounded, repeatable, and nothing written to disk.
 MODEL_SETTINGS = settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     database=None,
     derandomize=True,
