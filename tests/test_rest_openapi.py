@@ -324,6 +324,8 @@ class TestDocument:
             },
         }
         assert {"400", "415", "422"} <= set(post["responses"])
+        unsupported = doc["components"]["responses"]["UnsupportedMediaType"]
+        assert sorted(unsupported["headers"]) == ["Accept-Patch", "Accept-Post"]
         form = doc["paths"]["/form"]["post"]["requestBody"]
         assert form["description"] == "The upload."
         assert sorted(form["content"]) == [

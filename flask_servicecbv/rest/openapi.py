@@ -460,9 +460,19 @@ class _Builder:
                 name += "Problem"
         if name not in self.error_schemas:
             self.error_schemas.add(name)
-            self.spec.components.response(
-                name, {"description": status.phrase, "content": content}
-            )
+            response: dict[str, Any] = {
+                "description": status.phrase,
+                "content": content,
+            }
+            if code == 415:  # noqa: PLR2004
+                response["headers"] = {
+                    header: {
+                        "description": "The media types the operation reads.",
+                        "schema": {"type": "string"},
+                    }
+                    for header in ("Accept-Post", "Accept-Patch")
+                }
+            self.spec.components.response(name, response)
         # apispec turns a component's name into its $ref.
         return name
 

@@ -27,7 +27,7 @@ class QueryInteger(fields.Integer):
     """
     An integer sent as ASCII digits, as a query string carries it.
 
-    Python's :func:`int` also reads ``"+3"``, ``" 3"``, ``"3_000"`` and other
+    Python's :class:`int` also reads ``"+3"``, ``" 3"``, ``"3_000"`` and other
     scripts' digits; an API that documents ``type: integer`` must not.
     """
 
