@@ -614,7 +614,7 @@ class TestValidation:
     def test_messages_by_location(self, app, client):
         """
         Failed inputs are answered with 422, messages keyed by location and
-        field.
+        field, every failing location at once.
         """
 
         class Create(RestView):
@@ -629,7 +629,11 @@ class TestValidation:
 
         assert response.status_code == 422
         assert response.json["errors"] == {
-            "headers": {"X-Token": ["Missing data for required field."]}
+            "headers": {"X-Token": ["Missing data for required field."]},
+            "json": {
+                "title": ["Missing data for required field."],
+                "rank": ["Not a valid integer."],
+            },
         }
         response = client.post("/items", json={"rank": "x"}, headers={"X-Token": "t"})
         assert response.json["errors"] == {

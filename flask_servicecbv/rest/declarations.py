@@ -527,14 +527,24 @@ def _handler(  # noqa: C901 -- specialised per shape
     respond = Responder(plan.output) if plan.output is not None else None
     where = f"{cls.__qualname__}.{plan.method}"
 
-    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def prepare(kwargs: dict[str, Any]) -> dict[str, Any]:
         if load_path is not None:
             kwargs = load_path(kwargs)
+        failed: dict[str, Any] | None = None
         for arg, read, load in steps:
             if arg in kwargs:
                 raise _collision(where, arg)
-            kwargs[arg] = load(read())
-        return func(self, *args, **kwargs)
+            try:
+                kwargs[arg] = load(read())
+            except RequestValidationError as e:
+                # Report every location that fails, not only the first.
+                failed = e.messages if failed is None else {**failed, **e.messages}
+        if failed is not None:
+            raise RequestValidationError(failed)
+        return kwargs
+
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(self, *args, **prepare(kwargs))
 
     if inspect.iscoroutinefunction(func):
 
@@ -543,13 +553,7 @@ def _handler(  # noqa: C901 -- specialised per shape
             return result if respond is None else respond(result)
 
         async def run_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if load_path is not None:
-                kwargs = load_path(kwargs)
-            for arg, read, load in steps:
-                if arg in kwargs:
-                    raise _collision(where, arg)
-                kwargs[arg] = load(read())
-            return await func(self, *args, **kwargs)
+            return await func(self, *args, **prepare(kwargs))
 
         handler: Callable[..., Any] = handler_async
     elif respond is None:
