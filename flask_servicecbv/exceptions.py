@@ -167,8 +167,8 @@ class UnsupportedContentTypeError(ServiceCBVError, UnsupportedMediaType):
     Raised (and answered with ``415``) when a request's body has a content
     type that the method does not read; it is never parsed as empty.
 
-    The response names the accepted types in its description and in the
-    ``Accept-Post`` or ``Accept-Patch`` header of the request's method.
+    The response names the accepted types in its description and, for a
+    ``POST`` or a ``PATCH``, in the ``Accept-Post`` or ``Accept-Patch`` header.
     """
 
     def __init__(self, accepted: tuple[str, ...], sent: str) -> None:
@@ -185,9 +185,12 @@ class UnsupportedContentTypeError(ServiceCBVError, UnsupportedMediaType):
     ) -> list[tuple[str, str]]:
         """Add the accepted types as ``Accept-Post`` (``Accept-Patch``)."""
         headers = super().get_headers(environ, scope)
-        method = (environ or {}).get("REQUEST_METHOD")
-        name = "Accept-Patch" if method == "PATCH" else "Accept-Post"
-        headers.append((name, ", ".join(self.accepted)))
+        # RFC 5789 and the W3C's LDP define these two; PUT has no such header.
+        name = {"PATCH": "Accept-Patch", "POST": "Accept-Post"}.get(
+            (environ or {}).get("REQUEST_METHOD", "")
+        )
+        if name is not None:
+            headers.append((name, ", ".join(self.accepted)))
         return headers
 
 

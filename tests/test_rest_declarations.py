@@ -572,6 +572,31 @@ class TestUnknown:
 
         assert response.json == [{"title": "a"}, {}]
 
+    def test_merged_along_the_mro(self, app, client):
+        """
+        A subclass's UNKNOWN changes only the locations it names; its bases'
+        other entries still apply.
+        """
+
+        class Base(RestView):
+            UNKNOWN = {"json": EXCLUDE}
+
+        class Create(Base):
+            UNKNOWN = {"query": RAISE}
+
+            @reads(Item)
+            @reads(Search, location="query")
+            def post(self, *, body, query):
+                return [body, query]
+
+        app.add_url_rule("/items", view_func=Create.as_view("items"))
+
+        ok = client.post("/items", json={"title": "a", "extra": 1})
+        refused = client.post("/items?zzz=1", json={"title": "a"})
+
+        assert ok.json == [{"title": "a"}, {}]
+        assert refused.json["errors"] == {"query": {"zzz": ["Unknown field."]}}
+
     def test_per_location(self, app, client):
         """
         `reads(unknown=...)` wins over the view's UNKNOWN.
@@ -942,6 +967,13 @@ class TestDeclarationErrors:
             RestDeclarationError, match=r"location='cookies'\) is not a known"
         ):
             reads(Item, location="cookies")
+
+    def test_path_arg(self):
+        """
+        Path inputs keep the URL variables' names: arg= is refused.
+        """
+        with pytest.raises(RestDeclarationError, match=r"keep their own names"):
+            reads(Item, location="path", arg="ids")
 
     def test_bad_arg(self):
         """

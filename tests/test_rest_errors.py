@@ -55,6 +55,11 @@ def add_views(target):
         def post(self, *, body):  # pragma: no cover -- never called
             return body
 
+    class Replace(RestView):
+        @reads(Note)
+        def put(self, *, body):  # pragma: no cover -- never called
+            return body
+
     class Fail(RestView):
         def get(self):
             msg = QUERY
@@ -78,6 +83,7 @@ def add_views(target):
 
     target.add_url_rule("/notes", view_func=Notes.as_view("notes"))
     target.add_url_rule("/fail", view_func=Fail.as_view("fail"))
+    target.add_url_rule("/replace", view_func=Replace.as_view("replace"))
     target.add_url_rule("/guarded", view_func=Guarded.as_view("guarded"))
     target.add_url_rule("/slow", view_func=Slow.as_view("slow"))
     target.add_url_rule("/teapot", view_func=Teapot.as_view("teapot"))
@@ -230,6 +236,18 @@ class TestPlain:
 
         assert response.status_code == 415
         assert response.headers["Accept-Post"] == "application/json"
+
+    def test_unsupported_type_put(self, plain):
+        """
+        A PUT of another type is a 415 without Accept-Post or Accept-Patch,
+        which only POST and PATCH have.
+        """
+        response = plain.put("/replace", data="text=a")
+
+        assert response.status_code == 415
+        assert "application/json" in response.json["message"]
+        assert "Accept-Post" not in response.headers
+        assert "Accept-Patch" not in response.headers
 
     def test_missing_body(self, plain):
         """

@@ -248,6 +248,12 @@ def reads(
             "marshmallow's RAISE, EXCLUDE or INCLUDE."
         )
         raise RestDeclarationError(msg)
+    if location == "path" and arg is not None:
+        msg = (
+            f"reads(location='path', arg={arg!r}): loaded URL variables keep "
+            "their own names; leave out arg=."
+        )
+        raise RestDeclarationError(msg)
     name = arg if arg is not None else ARGUMENT_NAMES.get(location, "")
     if location != "path" and not name.isidentifier():
         msg = f"reads(arg={arg!r}) is not a valid argument name; use an identifier."
@@ -415,7 +421,11 @@ def _check_unknown(cls: type[RestMixin]) -> None:
 def _unknown_for(cls: type[RestMixin], inp: Input) -> Unknown:
     if inp.unknown is not None:
         return inp.unknown
-    return {**DEFAULT_UNKNOWN, **cls.UNKNOWN}[inp.location]
+    # UNKNOWN merges along the MRO: a subclass sets only what it changes.
+    merged: dict[str, Unknown] = dict(DEFAULT_UNKNOWN)
+    for klass in reversed(cls.__mro__):
+        merged.update(klass.__dict__.get("UNKNOWN", {}))
+    return merged[inp.location]
 
 
 def _check_inputs(cls: type, name: str, inputs: list[Input]) -> None:
