@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -198,10 +199,33 @@ def create_schema(engine: Engine, *, attempts: int = 3) -> None:
             log.info("Creating the schema raced another process; retrying.")
         else:
             break
+    _check_columns(engine)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             # Readers do not block the writer, nor the writer the readers.
             conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+
+
+class SchemaMismatchError(RuntimeError):
+    """
+    Raised at startup when an existing table lacks columns that this code
+    uses: the database was made by an older version of the example.
+    """
+
+
+def _check_columns(engine: Engine) -> None:
+    """Fail at startup, not at every request, on tables made by older code."""
+    found = inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in found.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in have]
+        if missing:
+            msg = (
+                f"Table {table.name!r} of {engine.url!r} has no column "
+                f"{', '.join(missing)}: an older version made it; migrate it "
+                "or start from a new database."
+            )
+            raise SchemaMismatchError(msg)
 
 
 # -- one transaction per request ----------------------------------------------

@@ -1055,6 +1055,24 @@ class TestDatabase:
         finally:
             engine.dispose()
 
+    def test_older_schema_refused(self, database_url):
+        """
+        A table made by an older version of the example fails the start,
+        naming the missing columns, instead of failing every request.
+        """
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE bookmark (id INTEGER PRIMARY KEY, url TEXT, title TEXT)"
+            )
+        engine.dispose()
+
+        with pytest.raises(
+            db.SchemaMismatchError,
+            match=r"'bookmark' .* has no column notes, created_at, updated_at: ",
+        ):
+            create_app({"DATABASE_URL": database_url})
+
     @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
     def test_in_memory_sqlite_refused(self, url):
         """
