@@ -30,7 +30,11 @@ def if_none_match(etag: str, request: Request) -> bool:
     ``If-None-Match`` uses the weak comparison: ``W/"x"`` matches ``"x"``;
     ``*`` matches any current representation.
     """
-    if request.method not in ("GET", "HEAD"):
+    # Most requests send none: do not have Werkzeug parse what is not there.
+    if "HTTP_IF_NONE_MATCH" not in request.environ or request.method not in (
+        "GET",
+        "HEAD",
+    ):
         return False
     return request.if_none_match.contains_weak(etag)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from flask import abort, request, url_for
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from flask.views import MethodView
 from marshmallow import Schema, fields
 from werkzeug.routing import BaseConverter
@@ -361,13 +361,14 @@ class CreateMixin(_GenericMixin):
             else getattr(item, self.ID_FIELD)
         )
         endpoint = self.ITEM_ENDPOINT
+        req = _cv_request.get().request  # one lookup, not a proxy per use
         if endpoint is not None:
             # The item view names its URL variable: use its LOOKUP.
-            full = f"{request.blueprint}{endpoint}" if endpoint[:1] == "." else endpoint
+            full = f"{req.blueprint}{endpoint}" if endpoint[:1] == "." else endpoint
             view = _cv_app.get().app.view_functions.get(full)
             lookup = getattr(getattr(view, "view_class", None), "LOOKUP", self.LOOKUP)
             return url_for(endpoint, **{lookup: item_id})
-        return f"{request.script_root}{request.path.rstrip('/')}/{item_id}"
+        return f"{req.script_root}{req.path.rstrip('/')}/{item_id}"
 
     @_generic(
         lambda cls: (
