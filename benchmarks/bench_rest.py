@@ -3,12 +3,15 @@ Benchmark the REST layer: create (POST, 4 fields) and retrieve (GET by id).
 
 Every framework builds its own Flask app with the same marshmallow schema, the
 same in-memory repository (one per app, holding one seeded item) and the same
-two endpoints, /api/books and /api/books/<int:item_id>.
+two endpoints, /api/books and /api/books/<int:item_id>: create answers 201
+with the item and its Location, retrieve answers the item with its ETag, and
+304 to an If-None-Match that matches it (the information-only variants leave
+Location and ETag out).
 Requests go straight to the WSGI app, as in bench_core.py, whose option
 parsing, clocks and batch timing this script shares; every (framework,
 operation) pair is timed in a shuffled order on every round, and every
-response is checked: its status, and its body parsed as JSON, which must be
-the created item with the next id, or the seeded item.
+response is checked: its status, its body parsed as JSON, which must be the
+created item with the next id, or the seeded item, and its Location or ETag.
 
     .venv/bin/python benchmarks/bench_rest.py
     .venv/bin/python benchmarks/bench_rest.py --json
@@ -34,6 +37,7 @@ import re
 import statistics
 import sys
 from dataclasses import dataclass
+from functools import wraps
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +49,7 @@ from bench_core import (
     parse_args,
     time_batch,
 )
-from flask import Blueprint, Flask, Response, abort, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.test import EnvironBuilder
@@ -56,6 +60,7 @@ from flask_servicecbv.rest import (
     CollectionView,
     InMemoryRepository,
     ItemView,
+    etag_of,
     json_errors,
 )
 
@@ -110,15 +115,94 @@ def _new_app(name: str, app_class: type[Flask] = Flask) -> Flask:
     return app
 
 
-# -- (a) hand-written: MethodView, module-level schema -------------------------
+# -- the repository, with the hand-written g pattern ---------------------------
 
-# The repository is a plain object that the views close over: what a module
-# global costs, and less than the g pattern.
+# Where an app keeps the repository that get_repository() hands out.
+_REPOSITORY = "bench_rest.repository"
+
+
+def get_repository() -> InMemoryRepository:
+    """
+    Return the request's repository, made on first use and kept on ``g``: the
+    ``get_db()`` of Flask's tutorial.
+
+    The repository is shared by every request, so making one is handing out
+    the shared object, as a connection pool hands out a connection.
+    """
+    if "repository" not in g:
+        g.repository = current_app.extensions[_REPOSITORY]
+    return g.repository  # type: ignore[no-any-return]
+
+
+def release_repository(_exc: BaseException | None = None) -> None:
+    """Give the request's repository back, if it took one: the ``close_db()``."""
+    repository = g.pop("repository", None)
+    if repository is not None:
+        # An in-memory repository holds nothing to close or return to a pool.
+        pass
+
+
+def _with_repository(app: Flask, repository: InMemoryRepository) -> None:
+    app.extensions[_REPOSITORY] = repository
+    app.teardown_appcontext(release_repository)
+
+
+def _location(item: dict[str, Any]) -> str:
+    """The URL of a created *item*: the collection's, followed by the id."""
+    return f"{request.script_root}{request.path}/{item['id']}"
+
+
+def _conditional(body: bytes, tag: str) -> Response:
+    """The JSON *body* with its ETag *tag*, or 304 when If-None-Match matches."""
+    headers = {"ETag": f'"{tag}"'}
+    if request.if_none_match.contains_weak(tag):
+        return Response(status=304, headers=headers)
+    return Response(body, mimetype="application/json", headers=headers)
+
+
+# -- (a) hand-written: the same endpoints, MethodView, module-level schema -----
+
+
+class HandBooks(MethodView):
+    def post(self) -> Any:
+        try:
+            data = BOOK.load(request.get_json())
+        except ValidationError as e:
+            return {"errors": e.messages}, 422
+        item = get_repository().create(data)
+        return BOOK.dump(item), 201, {"Location": _location(item)}
+
+
+class HandBook(MethodView):
+    def get(self, item_id: int) -> Any:
+        item = get_repository().get(item_id)
+        if item is None:
+            abort(404, f"There is no book {item_id}.")
+        # The body as the generic views write it, hashed as they hash it.
+        body = f"{current_app.json.dumps(BOOK.dump(item))}\n".encode()
+        return _conditional(body, etag_of(body))
 
 
 def build_hand(repository: InMemoryRepository) -> Flask:
     app = _new_app("hand")
+    _with_repository(app, repository)
     bp = Blueprint("api", "hand", url_prefix="/api")
+    bp.add_url_rule("/books", view_func=HandBooks.as_view("books"))
+    bp.add_url_rule("/books/<int:item_id>", view_func=HandBook.as_view("book"))
+    app.register_blueprint(bp)
+    return app
+
+
+# -- (a0) hand-written, minimal ------------------------------------------------
+
+# No Location, no ETag, and the repository is a plain object that the views
+# close over: what a module global costs, and less than the g pattern.
+# For information.
+
+
+def build_hand_min(repository: InMemoryRepository) -> Flask:
+    app = _new_app("hand-min")
+    bp = Blueprint("api", "hand_min", url_prefix="/api")
 
     class Books(MethodView):
         def post(self) -> Any:
@@ -134,44 +218,6 @@ def build_hand(repository: InMemoryRepository) -> Flask:
             if item is None:
                 abort(404, f"There is no book {item_id}.")
             return BOOK.dump(item)
-
-    bp.add_url_rule("/books", view_func=Books.as_view("books"))
-    bp.add_url_rule("/books/<int:item_id>", view_func=Book.as_view("book"))
-    app.register_blueprint(bp)
-    return app
-
-
-# -- (a2) hand-written, doing what the generic views do on top -----------------
-
-
-def build_hand_full(repository: InMemoryRepository) -> Flask:
-    # (a), plus a Location header on create and, on retrieve, an ETag hashed
-    # from the body and If-None-Match answered with 304, as the generic views
-    # do; for information, to tell those extras from the layer's own cost.
-    app = _new_app("hand_full")
-    bp = Blueprint("api", "hand_full", url_prefix="/api")
-
-    class Books(MethodView):
-        def post(self) -> Any:
-            try:
-                data = BOOK.load(request.get_json())
-            except ValidationError as e:
-                return {"errors": e.messages}, 422
-            item = repository.create(data)
-            location = f"{request.script_root}{request.path}/{item['id']}"
-            return BOOK.dump(item), 201, {"Location": location}
-
-    class Book(MethodView):
-        def get(self, item_id: int) -> Any:
-            item = repository.get(item_id)
-            if item is None:
-                abort(404, f"There is no book {item_id}.")
-            body = f"{current_app.json.dumps(BOOK.dump(item))}\n".encode()
-            tag = hashlib.blake2b(body, digest_size=16).hexdigest()
-            headers = {"ETag": f'"{tag}"'}
-            if request.if_none_match.contains_weak(tag):
-                return Response(status=304, headers=headers)
-            return Response(body, mimetype="application/json", headers=headers)
 
     bp.add_url_rule("/books", view_func=Books.as_view("books"))
     bp.add_url_rule("/books/<int:item_id>", view_func=Book.as_view("book"))
@@ -211,14 +257,51 @@ SMOREST_MIN = (0, 46, 1)
 
 
 def build_smorest(repository: InMemoryRepository) -> Flask:
+    # The same endpoints: Location returned as a header; the ETag is
+    # flask-smorest's own (@blp.etag): a SHA-1 of the dumped data, which
+    # answers 304 to a matching If-None-Match.
     from flask_smorest import Api  # noqa: PLC0415 -- optional, checked first
     from flask_smorest import Blueprint as SmorestBlueprint  # noqa: PLC0415
     from flask_smorest import abort as smorest_abort  # noqa: PLC0415
 
     app = _new_app("smorest")
     app.config.update(API_TITLE="Books", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    _with_repository(app, repository)
     api = Api(app)
     blp = SmorestBlueprint("api", "smorest", url_prefix="/api")
+
+    @blp.route("/books")
+    class Books(MethodView):
+        @blp.arguments(BookSchema)
+        @blp.response(201, BookSchema)
+        def post(self, data: dict[str, Any]) -> Any:
+            item = get_repository().create(data)
+            return item, {"Location": _location(item)}
+
+    @blp.route("/books/<int:item_id>")
+    class Book(MethodView):
+        @blp.etag
+        @blp.response(200, BookSchema)
+        def get(self, item_id: int) -> Any:
+            item = get_repository().get(item_id)
+            if item is None:
+                smorest_abort(404, message=f"There is no book {item_id}.")
+            return item
+
+    api.register_blueprint(blp)
+    return app
+
+
+def build_smorest_plain(repository: InMemoryRepository) -> Flask:
+    # No Location, no ETag, the repository closed over. For information.
+    from flask_smorest import Api  # noqa: PLC0415 -- optional, checked first
+    from flask_smorest import Blueprint as SmorestBlueprint  # noqa: PLC0415
+    from flask_smorest import abort as smorest_abort  # noqa: PLC0415
+
+    app = _new_app("smorest-plain")
+    app.config.update(API_TITLE="Books", API_VERSION="1", OPENAPI_VERSION="3.0.3")
+    api = Api(app)
+    blp = SmorestBlueprint("api", "smorest_plain", url_prefix="/api")
 
     @blp.route("/books")
     class Books(MethodView):
@@ -255,16 +338,67 @@ def smorest_unavailable() -> str | None:
 # -- (d) APIFlask -----------------------------------------------------------------
 
 
+def with_etag(view: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    Send the ETag of the response that APIFlask's ``@output`` made, hashed as
+    (a) hashes it, and answer 304 to a matching If-None-Match: APIFlask has
+    no ETag of its own.
+    """
+
+    @wraps(view)
+    def conditional(*args: Any, **kwargs: Any) -> Any:
+        response, status = view(*args, **kwargs)  # @output's (response, status)
+        tag = etag_of(response.get_data())
+        if request.if_none_match.contains_weak(tag):
+            return Response(status=304, headers={"ETag": f'"{tag}"'})
+        response.headers["ETag"] = f'"{tag}"'
+        return response, status
+
+    return conditional
+
+
 def build_apiflask(repository: InMemoryRepository) -> Flask:
     from apiflask import APIBlueprint, APIFlask  # noqa: PLC0415 -- optional
     from apiflask import abort as apiflask_abort  # noqa: PLC0415
     from apiflask.views import MethodView as APIMethodView  # noqa: PLC0415
 
     app = _new_app("apiflask", APIFlask)
+    _with_repository(app, repository)
     bp = APIBlueprint("api", "apiflask", url_prefix="/api")
 
     # bp.input and bp.output are app.input and app.output (both come from
     # APIFlask's APIScaffold); a blueprint keeps the URLs of the others.
+    class Books(APIMethodView):
+        @bp.input(BookSchema, arg_name="body")
+        @bp.output(BookSchema, status_code=201)
+        def post(self, body: dict[str, Any]) -> Any:
+            item = get_repository().create(body)
+            return item, {"Location": _location(item)}
+
+    class Book(APIMethodView):
+        @with_etag
+        @bp.output(BookSchema)
+        def get(self, item_id: int) -> Any:
+            item = get_repository().get(item_id)
+            if item is None:
+                apiflask_abort(404, f"There is no book {item_id}.")
+            return item
+
+    bp.add_url_rule("/books", view_func=Books.as_view("books"))
+    bp.add_url_rule("/books/<int:item_id>", view_func=Book.as_view("book"))
+    app.register_blueprint(bp)
+    return app
+
+
+def build_apiflask_plain(repository: InMemoryRepository) -> Flask:
+    # No Location, no ETag, the repository closed over. For information.
+    from apiflask import APIBlueprint, APIFlask  # noqa: PLC0415 -- optional
+    from apiflask import abort as apiflask_abort  # noqa: PLC0415
+    from apiflask.views import MethodView as APIMethodView  # noqa: PLC0415
+
+    app = _new_app("apiflask-plain", APIFlask)
+    bp = APIBlueprint("api", "apiflask_plain", url_prefix="/api")
+
     class Books(APIMethodView):
         @bp.input(BookSchema, arg_name="body")
         @bp.output(BookSchema, status_code=201)
@@ -295,7 +429,7 @@ def apiflask_unavailable() -> str | None:
 
 
 def build_baseline(repository: InMemoryRepository) -> Flask:
-    # (a) without marshmallow: the JSON body goes to the repository as it is
+    # (a0) without marshmallow: the JSON body goes to the repository as it is
     # and the item comes back as it is, so that Flask's own cost can be taken
     # out.
     app = _new_app("baseline")
@@ -322,6 +456,17 @@ def _release(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
+def blake2b_tag(body: bytes) -> str:
+    """The ETag of (a), (b) and (d): a BLAKE2b of the body's bytes, quoted."""
+    return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def smorest_tag(body: bytes) -> str:
+    """flask-smorest's ETag: a SHA-1 of the dumped data as sorted JSON, quoted."""
+    data = json.dumps(json.loads(body), sort_keys=True)
+    return f'"{hashlib.sha1(data.encode()).hexdigest()}"'  # noqa: S324 -- its hash
+
+
 @dataclass(frozen=True)
 class Framework:
     name: str
@@ -329,6 +474,11 @@ class Framework:
     build: Callable[[InMemoryRepository], Flask]
     #: Why it cannot run in this environment, or None.
     unavailable: Callable[[], str | None] = lambda: None
+    #: The ETag retrieve must send, from its body; None for the variants
+    #: that send neither ETag nor Location.
+    etag: Callable[[bytes], str] | None = None
+    #: Whether its 304 carries the ETag (flask-smorest's has none).
+    etag_on_304: bool = True
 
 
 REFERENCE = "hand"
@@ -336,11 +486,38 @@ BASELINE = "baseline"
 OURS = "ours"
 
 FRAMEWORKS = (
-    Framework(REFERENCE, "(a) hand-written MethodView", build_hand),
-    Framework("hand-full", "(a2) hand-written + Location, ETag", build_hand_full),
-    Framework(OURS, "(b) ours: CollectionView / ItemView", build_ours),
-    Framework("smorest", "(c) flask-smorest", build_smorest, smorest_unavailable),
-    Framework("apiflask", "(d) APIFlask", build_apiflask, apiflask_unavailable),
+    Framework(REFERENCE, "(a) hand-written MethodView", build_hand, etag=blake2b_tag),
+    Framework("hand-min", "(a0) hand-written, minimal", build_hand_min),
+    Framework(
+        OURS, "(b) ours: CollectionView / ItemView", build_ours, etag=blake2b_tag
+    ),
+    Framework(
+        "smorest",
+        "(c) flask-smorest",
+        build_smorest,
+        smorest_unavailable,
+        etag=smorest_tag,
+        etag_on_304=False,
+    ),
+    Framework(
+        "smorest-plain",
+        "(c0) flask-smorest, plain",
+        build_smorest_plain,
+        smorest_unavailable,
+    ),
+    Framework(
+        "apiflask",
+        "(d) APIFlask",
+        build_apiflask,
+        apiflask_unavailable,
+        etag=blake2b_tag,
+    ),
+    Framework(
+        "apiflask-plain",
+        "(d0) APIFlask, plain",
+        build_apiflask_plain,
+        apiflask_unavailable,
+    ),
     Framework(BASELINE, "(e) baseline: plain Flask, no schema", build_baseline),
 )
 
@@ -371,11 +548,13 @@ TARGETS = (
 
 #: Further paired comparisons, for information.
 COMPARISONS = (
-    (OURS, "hand-full"),
-    ("hand-full", REFERENCE),
+    (OURS, "hand-min"),
+    (OURS, "smorest-plain"),
+    (OURS, "apiflask-plain"),
+    (REFERENCE, "hand-min"),
     ("smorest", REFERENCE),
     ("apiflask", REFERENCE),
-    (REFERENCE, BASELINE),
+    ("hand-min", BASELINE),
 )
 
 
@@ -385,21 +564,29 @@ def _cell(framework: str, operation: str) -> str:
 
 # -- running -----------------------------------------------------------------------
 
+#: What a request sent to an app gets: status, headers and body.
+Answer = tuple[str, list[tuple[str, str]], bytes]
 
-def _sender(app: Flask, op: Operation) -> Callable[[], tuple[str, bytes]]:
+
+def _sender(
+    app: Flask, op: Operation, headers: dict[str, str] | None = None
+) -> Callable[[], Answer]:
     """Return a function that sends one *op* request to *app*."""
     environ = EnvironBuilder(
         path=op.path,
         method=op.method,
         data=op.body,
         content_type="application/json" if op.body is not None else None,
+        headers=headers,
     ).get_environ()
-    statuses: list[str] = []
+    started: list[tuple[str, list[tuple[str, str]]]] = []
 
-    def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
-        statuses.append(status)
+    def start_response(
+        status: str, response_headers: list[tuple[str, str]], _exc_info: Any = None
+    ) -> None:
+        started.append((status, response_headers))
 
-    def send() -> tuple[str, bytes]:
+    def send() -> Answer:
         # Werkzeug stores the request on the environ, and a body is read once:
         # give each call its own environ and input stream.
         env = dict(environ)
@@ -412,46 +599,106 @@ def _sender(app: Flask, op: Operation) -> Callable[[], tuple[str, bytes]]:
             close = getattr(app_iter, "close", None)
             if close is not None:
                 close()
-        return statuses.pop(), body
+        status, response_headers = started.pop()
+        return status, response_headers, body
 
     return send
 
 
 def _failure(
-    app: Flask, op: Operation, got: tuple[str, bytes], expected: dict[str, Any]
+    framework: Framework,
+    op: Operation,
+    got: Answer,
+    expected: str,
 ) -> BenchmarkError:
+    status, headers, body = got
     msg = (
-        f"{app.name}: {op.method} {op.path} got {got[0]} {got[1]!r}, expected "
-        f"{op.status} {expected!r}."
+        f"{framework.name}: {op.method} {op.path} got {status} {body!r} with "
+        f"headers {headers!r}, expected {expected}."
     )
     return BenchmarkError(msg)
 
 
 def make_runner(
-    app: Flask, repository: InMemoryRepository, op: Operation
+    framework: Framework, app: Flask, repository: InMemoryRepository, op: Operation
 ) -> Callable[[int], None]:
     """
     Return a function that sends *n* *op* requests to *app* and checks each
-    response: its status, and its body parsed as JSON.
+    response: its status, its body parsed as JSON, and, for a framework that
+    sends them, its ``Location`` (create) or ``ETag`` (retrieve).
+
+    For such a framework, first check once, untimed, that retrieving with a
+    matching ``If-None-Match`` answers 304 with no body.
     """
     send = _sender(app, op)
+    located = framework.etag is not None
 
     def create(n: int) -> None:
         # Items are never deleted, so the next id is one past the count.
         next_id = repository.count(filters={}) + 1
         for i in range(next_id, next_id + n):
-            status, body = send()
+            answer = send()
+            status, headers, body = answer
             expected = {**PAYLOAD, "id": i}
             if status != op.status or json.loads(body) != expected:
-                raise _failure(app, op, (status, body), expected)
+                raise _failure(framework, op, answer, f"{op.status} {expected!r}")
+            if located and ("Location", f"{COLLECTION}/{i}") not in headers:
+                raise _failure(framework, op, answer, f"Location {COLLECTION}/{i}")
+
+    if op.name == "create":
+        return create
+
+    tag = (
+        None
+        if framework.etag is None
+        else _not_modified(framework, framework.etag, app, op, send)
+    )
 
     def retrieve(n: int) -> None:
         for _ in range(n):
-            status, body = send()
+            answer = send()
+            status, headers, body = answer
             if status != op.status or json.loads(body) != STORED:
-                raise _failure(app, op, (status, body), STORED)
+                raise _failure(framework, op, answer, f"{op.status} {STORED!r}")
+            if tag is not None and ("ETag", tag) not in headers:
+                raise _failure(framework, op, answer, f"the ETag {tag}")
 
-    return create if op.name == "create" else retrieve
+    return retrieve
+
+
+def _not_modified(
+    framework: Framework,
+    etag: Callable[[bytes], str],
+    app: Flask,
+    op: Operation,
+    send: Callable[[], Answer],
+) -> str:
+    """
+    Retrieve once to learn the ``ETag`` that every retrieve must carry, check
+    it, and check that sending it in ``If-None-Match`` answers 304.
+    """
+    answer = send()
+    status, headers, body = answer
+    if status != op.status or json.loads(body) != STORED:
+        raise _failure(framework, op, answer, f"{op.status} {STORED!r}")
+    tag = etag(body)
+    if ("ETag", tag) not in headers:
+        raise _failure(framework, op, answer, f"the ETag {tag}")
+    answer = _sender(app, op, {"If-None-Match": tag})()
+    status, headers, body = answer
+    if (
+        status != "304 NOT MODIFIED"
+        or body
+        or (framework.etag_on_304 and ("ETag", tag) not in headers)
+    ):
+        carrying = " carrying the ETag" if framework.etag_on_304 else ""
+        raise _failure(
+            framework,
+            op,
+            answer,
+            f"304 NOT MODIFIED{carrying}, no body, to If-None-Match: {tag}",
+        )
+    return tag
 
 
 def _build(framework: Framework) -> tuple[Flask, InMemoryRepository]:
@@ -462,7 +709,7 @@ def _build(framework: Framework) -> tuple[Flask, InMemoryRepository]:
 def runners_for(framework: Framework) -> dict[str, Callable[[int], None]]:
     """Build *framework*'s app and return a runner per operation."""
     app, repository = _build(framework)
-    return {op.name: make_runner(app, repository, op) for op in OPERATIONS}
+    return {op.name: make_runner(framework, app, repository, op) for op in OPERATIONS}
 
 
 def measure(

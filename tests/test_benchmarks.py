@@ -152,6 +152,33 @@ _ANY_TIME = "bench_rest.TARGETS = [(*t[:2], 1e9, True) for t in bench_rest.TARGE
 _NO_TIME = "bench_rest.TARGETS = [(*t[:2], 0.0, False) for t in bench_rest.TARGETS]"
 
 
+# Replaces the hand-written app by one that {hook} changes.
+_CHANGE_HAND = """
+import dataclasses
+from flask import request
+real = bench_rest.build_hand
+seen = []
+
+def build(repository):
+    app = real(repository)
+    {hook}
+    return app
+
+bench_rest.FRAMEWORKS = tuple(
+    dataclasses.replace(f, build=build) if f.name == "hand" else f
+    for f in bench_rest.FRAMEWORKS
+)
+"""
+
+
+def _drop(header: str, *, after: int = 0) -> str:
+    """A hook that drops *header* from the responses after the first *after*."""
+    return (
+        "app.after_request(lambda r: (seen.append(r), len(seen) > "
+        f"{after} and r.headers.pop({header!r}, None), r)[2])"
+    )
+
+
 class TestBenchRest:
     def test_tiny_run(self):
         """
@@ -167,10 +194,12 @@ class TestBenchRest:
         assert {"hand", "ours", "baseline"} <= ran
         assert ran | set(out["skipped"]) == {
             "hand",
-            "hand-full",
+            "hand-min",
             "ours",
             "smorest",
+            "smorest-plain",
             "apiflask",
+            "apiflask-plain",
             "baseline",
         }
         assert all(out["skipped"].values())
@@ -217,6 +246,57 @@ class TestBenchRest:
         assert result.returncode == 1
         assert result.stdout == ""
         assert re.search(message, result.stderr), result.stderr
+
+    @pytest.mark.parametrize(
+        ("hook", "message"),
+        [
+            (
+                _drop("Location"),
+                (
+                    r"^FAILED: hand: POST /api/books got 201 CREATED .*, expected "
+                    r"Location /api/books/2\.$"
+                ),
+            ),
+            (
+                _drop("ETag"),
+                (
+                    r"^FAILED: hand: GET /api/books/1 got 200 OK .*, expected the "
+                    r'ETag "[0-9a-f]{32}"\.$'
+                ),
+            ),
+            (
+                # Once the untimed check of If-None-Match has passed.
+                _drop("ETag", after=2),
+                (
+                    r"^FAILED: hand: GET /api/books/1 got 200 OK .*, expected the "
+                    r'ETag "[0-9a-f]{32}"\.$'
+                ),
+            ),
+            (
+                (
+                    "app.before_request("
+                    "lambda: request.environ.pop('HTTP_IF_NONE_MATCH', None) and None)"
+                ),
+                (
+                    r"^FAILED: hand: GET /api/books/1 got 200 OK .*, expected 304 NOT "
+                    r'MODIFIED carrying the ETag, no body, to If-None-Match: "'
+                ),
+            ),
+        ],
+        ids=["no-location", "no-etag", "etag-lost-later", "if-none-match-ignored"],
+    )
+    def test_missing_header_fails(self, hook, message):
+        """
+        A framework that sends no Location on create, no ETag on retrieve, or
+        that ignores a matching If-None-Match makes the run fail with a
+        message, and print no results.
+        """
+        change = _CHANGE_HAND.replace("{hook}", hook)
+        result = _python("-c", _RUN_REST.format(change=change), *TINY_RUN)
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert re.search(message, result.stderr.strip()), result.stderr
 
 
 class TestBenchOpenAPI:
