@@ -77,6 +77,40 @@ class TestJsonBody:
         assert response.status_code == 400
         assert response.json["message"].startswith("The request body is not valid JSON")
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b'{"n": 1, "t": ["a"], "title": "x\\ud800"}',
+            b'{"title": "x\\uDFFF y"}',
+            b'{"title": "ok", "\\udc00": 1}',
+        ],
+        ids=["value", "low", "key"],
+    )
+    def test_unpaired_surrogate(self, client, body):
+        """
+        A \\u escape of an unpaired surrogate is no character: a 400, before
+        a database driver fails to encode it.
+        """
+        response = client.post("/json", data=body, content_type="application/json")
+
+        assert response.status_code == 400
+        assert response.json["message"] == (
+            "The request body is not valid JSON: a \\u escape is an unpaired "
+            "surrogate, which is no character."
+        )
+
+    def test_surrogate_pair(self, client):
+        """
+        An escaped surrogate pair is one character and loads.
+        """
+        response = client.post(
+            "/json",
+            data=b'{"title": "\\ud83d\\ude00"}',
+            content_type="application/json",
+        )
+
+        assert response.json["title"] == "\U0001f600"
+
     def test_not_utf8(self, client):
         """
         A body that is not text is a malformed body too.

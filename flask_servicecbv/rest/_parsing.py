@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from flask import request
@@ -130,14 +131,42 @@ def _json_loader(required: bool) -> Callable[[], Any]:  # noqa: FBT001 -- privat
                 raise RequestBodyError
             return ABSENT
         try:
-            return _cv_app.get().app.json.loads(data)
+            loaded = _cv_app.get().app.json.loads(data)
         except (ValueError, RecursionError) as e:
             # The parser's message says where the JSON breaks (or that it
             # nests too deep); it holds no more than the client sent.
             msg = f"The request body is not valid JSON: {e}."
             raise BadRequest(msg) from None
+        if _SURROGATE_ESCAPE.search(data) is not None and _lone_surrogate(loaded):
+            msg = (
+                "The request body is not valid JSON: a \\u escape is an unpaired "
+                "surrogate, which is no character."
+            )
+            raise BadRequest(msg)
+        return loaded
 
     return read
+
+
+# A \uD800-\uDFFF escape: the parser accepts one alone, although the text it
+# makes cannot be encoded (a database driver then fails with a 500). Only
+# bodies that have one are searched, and pairs are fine.
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a loaded JSON value holds a string with an unpaired surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
 
 
 def _form_loader(
