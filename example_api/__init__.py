@@ -23,7 +23,6 @@ from flask_servicecbv.rest import IdConverter, json_errors
 from flask_servicecbv.rest.openapi import OpenAPI
 
 from .db import create_schema, make_engine, ping, transaction
-from .jsontext import UnicodeJSONProvider
 from .repository import BookmarkRepository, make_repository
 from .views import Index, ReadOnlyEngine, api, reports
 
@@ -76,7 +75,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     the tables are created if they do not exist.
     """
     app = Flask(__name__)
-    app.json = UnicodeJSONProvider(app)
     app.config.from_mapping(DEFAULTS)
     assets = _swagger_ui_assets()
     if assets is not None:

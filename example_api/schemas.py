@@ -1,21 +1,22 @@
 """
 What the API reads and sends, as marshmallow schemas.
 
-Every pattern is given twice from one constant: to the validator, which
-matches it against the whole string, and to the OpenAPI document, so that
-the two always agree.
+Every pattern is checked with :class:`flask_servicecbv.rest.FullMatch`, which
+matches it against the whole string and shows the same pattern, anchored, in
+the OpenAPI document, so that the two always agree.
 Patterns use ASCII classes only (``[0-9]``, never ``\\d``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
+
+from flask_servicecbv.rest import FullMatch
 
 #: Text without NUL characters, which PostgreSQL cannot store.
-PLAIN_TEXT: Final = r"^[^\x00]*$"
+PLAIN_TEXT: Final = r"[^\x00]*"
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = (
@@ -26,48 +27,20 @@ _PORT = (
 #: An http or https URL with a host name or IPv4 address, an optional port,
 #: and printable ASCII after them; no user info, no IPv6 literal.
 URL_PATTERN: Final = (
-    rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?(?:[/?#][\x21-\x7e]*)?$"
+    rf"https?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?(?:[/?#][\x21-\x7e]*)?"
 )
 
 #: A tag: letters, digits and ``._+#-``, starting with a letter or digit.
-TAG_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._+#-]*$"
+TAG_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._+#-]*"
 
 #: The most tags a bookmark can carry; the tag policy may allow fewer.
 MAX_TAGS: Final = 20
 
 
-class Matches(validate.Validator):
-    """
-    Check that the whole string matches *pattern*, as JSON Schema does.
-
-    :class:`marshmallow.validate.Regexp` uses :func:`re.match`, which stops
-    early; a ``$`` in a pattern also accepts a trailing newline under
-    :func:`re.match`, but not under :func:`re.fullmatch`.
-    """
-
-    def __init__(self, pattern: str, error: str) -> None:
-        self.pattern = pattern
-        self.regex = re.compile(pattern)
-        self.message = error
-
-    def _repr_args(self) -> str:
-        return f"pattern={self.pattern!r}"
-
-    def __call__(self, value: str) -> str:
-        if self.regex.fullmatch(value) is None:
-            raise ValidationError(self.message)
-        return value
-
-
 def _text(pattern: str, error: str, **options: Any) -> dict[str, Any]:
     """The keyword arguments of a string field checked against *pattern*."""
     length = options.pop("length")
-    metadata = {"pattern": pattern, **options.pop("metadata", {})}
-    return {
-        "validate": [length, Matches(pattern, error)],
-        "metadata": metadata,
-        **options,
-    }
+    return {"validate": [length, FullMatch(pattern, error=error)], **options}
 
 
 _NUL = "NUL characters are not allowed."

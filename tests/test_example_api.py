@@ -31,6 +31,7 @@ from example_api import create_app, db
 from example_api.db import UTCDateTime, bookmark, bookmark_tag, make_engine, metadata
 from example_api.policy import TagPolicy
 from example_api.repository import BookmarkRepository
+from example_api.schemas import URL_PATTERN
 from example_api.views import ReadOnlyEngine
 from flask_servicecbv.exceptions import ConfigurationError
 from flask_servicecbv.rest import InMemoryRepository
@@ -414,9 +415,12 @@ class TestValidation:
         """
         schema = build_spec(api)["components"]["schemas"]["Bookmark"]["properties"]
 
-        assert schema["url"]["pattern"].startswith("^https?://")
-        assert schema["title"]["pattern"] == r"^[^\x00]*$"
-        assert schema["tags"]["items"]["pattern"] == r"^[A-Za-z0-9][A-Za-z0-9._+#-]*$"
+        assert schema["url"]["pattern"] == f"^(?:{URL_PATTERN})$"
+        assert schema["url"]["pattern"].startswith("^(?:https?://")
+        assert schema["title"]["pattern"] == r"^(?:[^\x00]*)$"
+        assert schema["tags"]["items"]["pattern"] == (
+            r"^(?:[A-Za-z0-9][A-Za-z0-9._+#-]*)$"
+        )
 
 
 class TestConditionalRequests:
@@ -790,7 +794,7 @@ _FORK = """
 import os, sys
 from sqlalchemy import Engine, text
 import flask_servicecbv as svc
-from example_api import create_app
+from example_api import create_app, db
 
 app = create_app({"DATABASE_URL": sys.argv[1]})
 with app.app_context():
