@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import statistics
@@ -61,7 +62,6 @@ if str(ROOT) not in sys.path:
 
 from example_api import DEFAULTS  # noqa: E402
 from example_api.db import bookmark, create_schema, make_engine, metadata, now  # noqa: E402
-from example_api.jsontext import UnicodeJSONProvider  # noqa: E402
 from example_api.policy import TagPolicy  # noqa: E402
 from example_api.repository import BookmarkRepository  # noqa: E402
 from example_api.schemas import BookmarkFilters, BookmarkSchema  # noqa: E402
@@ -73,6 +73,26 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 MAX_ID = 2**63 - 1
+
+# A JSON escape of a surrogate: only bodies with one are searched further.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a loaded JSON value holds a string that cannot be encoded."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
+
+
 PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 
@@ -93,7 +113,6 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
     ``after_request`` hook, as a careful hand-written app would do.
     """
     app = Flask("twin")
-    app.json = UnicodeJSONProvider(app)
     engine = make_engine(
         os.environ["DATABASE_URL"], DEFAULTS["DATABASE_ENGINE_OPTIONS"]
     )
@@ -158,6 +177,10 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
             raw = app.json.loads(data)
         except ValueError as e:
             abort(400, f"The request body is not valid JSON: {e}.")
+        # As the REST layer does: "\ud800" alone loads, but PostgreSQL
+        # cannot store it.
+        if SURROGATE_ESCAPE.search(data) and _lone_surrogate(raw):
+            abort(400, "The request body is not valid JSON.")
         try:
             return schema.load(raw, partial=partial)  # type: ignore[no-any-return]
         except ValidationError as e:
