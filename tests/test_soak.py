@@ -151,9 +151,10 @@ class TestSoak:
             EnvironBuilder(path=path).get_environ()
             for path in ("/sync", "/async", "/shared")
         )
-        # One request in ten is async: asgiref runs each in a new event loop
-        # in another thread, which costs ten times a sync request.
-        environs = [sync, shared] * 4 + [async_, sync]
+        # One request in twenty is async: asgiref runs each in a new event
+        # loop in another thread, which costs 7 to 20 times a sync request
+        # and, one in ten, half the test's time.
+        environs = [sync, shared] * 9 + [async_, sync]
         # Each request opens files: an async one two, the others one.
         opened = REQUESTS + REQUESTS // len(environs)
         statuses: list[str] = []
