@@ -115,21 +115,24 @@ def _has_body() -> bool:
     )
 
 
+def _absent(*, required: bool) -> Any:
+    """What a missing body reads as: an error when it is required."""
+    if required:
+        raise RequestBodyError
+    return ABSENT
+
+
 def _json_loader(required: bool) -> Callable[[], Any]:  # noqa: FBT001 -- private
     def read() -> Any:
         req = _cv_request.get().request
         mimetype = req.mimetype
         if not mimetype and not _has_body():
-            if required:
-                raise RequestBodyError
-            return ABSENT
+            return _absent(required=required)
         if not _is_json(mimetype):
             raise UnsupportedContentTypeError(("application/json",), mimetype)
         data = req.get_data(cache=True)
         if not data:
-            if required:
-                raise RequestBodyError
-            return ABSENT
+            return _absent(required=required)
         try:
             loaded = _cv_app.get().app.json.loads(data)
         except (ValueError, RecursionError) as e:
@@ -179,9 +182,7 @@ def _form_loader(
         req = _cv_request.get().request
         mimetype = req.mimetype
         if not mimetype and not _has_body():
-            if required:
-                raise RequestBodyError
-            return ABSENT
+            return _absent(required=required)
         if mimetype not in accepted:
             raise UnsupportedContentTypeError(accepted, mimetype)
         return read_fields(req.files if files else req.form)
