@@ -101,9 +101,29 @@ nitpick_ignore_regex = [
     # Service.from_context returns typing_extensions.Self; older Sphinx
     # releases (the ones that still run on Python 3.10) try to link both.
     ("py:class", r"t\.\w+|Self|typing_extensions\.Self"),
-    # The type variables of the typed overloads (get(), aget(), ServiceAttr)
-    # and of init_app() are not public objects with a page of their own.
-    ("py:class", r"flask_servicecbv\.\w+\.(T\d?|FlaskAppT)"),
+    # The type variables of the typed overloads (get(), aget(), ServiceAttr),
+    # of init_app() and of the REST layer's decorators and generic views are
+    # not public objects with a page of their own.
+    (
+        "py:class",
+        r"flask_servicecbv\.[\w.]+\.(T\d?|F|FlaskT|FlaskAppT|ItemT_co)",
+    ),
+    ("py:class", r"F"),
+    # Type aliases private to Flask, Werkzeug, marshmallow and the REST
+    # layer, which their signatures name unqualified.
+    (
+        "py:class",
+        r"Request|Scaffold|Map|Unknown|Field|_SchemaArg|types\.\w+",
+    ),
+    (
+        "py:class",
+        r"marshmallow\.\w+\._\w+|collections\.abc\.Mapping\[str",
+    ),
+    # Names that the REST layer's docstrings give relative to their own
+    # modules, which rest-api.md documents under flask_servicecbv.rest.
+    ("py:data", r"MAX_ID|ARGUMENT_NAMES"),
+    ("py:attr", r"LOOKUP"),
+    ("py:meth", r"fields"),
     # The HTTP errors inherit Werkzeug's HTTPException signature, which names
     # type aliases that Werkzeug's docs do not document (and, in Werkzeug
     # 3.0, an unqualified Response).
