@@ -67,9 +67,7 @@ class TestNoNul:
         """
         NUL anywhere is refused with a message that says so.
         """
-        with pytest.raises(
-            ValidationError, match=r"NUL character is not allowed"
-        ):
+        with pytest.raises(ValidationError, match=r"NUL character is not allowed"):
             NO_NUL("a\x00b")
 
     def test_accepts_the_rest(self):
