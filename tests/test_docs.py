@@ -31,7 +31,7 @@ _DIRECTIVE = re.compile(
 #: docs/ruff.toml formats the code blocks to the same width.
 MAX_CODE_LINE = 72
 
-# A path to a file, such as `benchmarks/bench_core.py` or `DESIGN.md`.
+# A path to a file, such as `benchmarks/bench_core.py` or `ROADMAP.md`.
 _FILE_PATH = re.compile(
     r"(?<![\w/.:-])((?:[\w-]+/)*[\w.-]+\.(?:py|md|txt|toml|json|cfg|ini|rst))\b"
 )
@@ -161,7 +161,7 @@ def broken_links(html_dir: Path) -> list[str]:
 def missing_repository_files(html_dir: Path) -> list[str]:
     """
     Return the paths to repository files that the built pages name but the
-    repository does not have, such as `benchmarks/bench_x.py` or `DESIGN.md`.
+    repository does not have, such as `benchmarks/bench_x.py` or `ROADMAP.md`.
 
     A path counts as the repository's if it starts with one of the
     repository's top-level folders, or if it is an upper-case Markdown file
@@ -357,14 +357,14 @@ class TestChecks:
         own file name and an existing path are not.
         """
         (tmp_path / "a.html").write_text(
-            "<p>See <code>benchmarks/bench_nothing.py</code>, DESIGN.md, "
+            "<p>See <code>benchmarks/bench_nothing.py</code>, ROADMAP.md, "
             "benchmarks/README.md, myapp.py and tests/conftest.py.</p>",
             encoding="utf-8",
         )
 
         assert missing_repository_files(tmp_path) == [
             "a.html: benchmarks/bench_nothing.py",
-            "a.html: DESIGN.md",
+            "a.html: ROADMAP.md",
         ]
 
     def test_builtin_docstring(self, tmp_path):
