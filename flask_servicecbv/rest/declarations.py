@@ -490,9 +490,8 @@ def _compile(cls: type[RestMixin]) -> None:  # noqa: C901, PLR0912 -- one pass, 
     cls.rest_plans = plans
 
 
-def _loading(cls: type[RestMixin], inp: Input) -> Callable[[Any], Any]:
+def _loading(inp: Input, unknown: Unknown) -> Callable[[Any], Any]:
     schema = inp.schema
-    unknown = _unknown_for(cls, inp)
     partial = inp.partial
     location = inp.location
 
@@ -521,19 +520,15 @@ def _handler(  # noqa: C901 -- specialised per shape
     cls: type[RestMixin], func: Callable[..., Any], plan: Plan
 ) -> Callable[..., Any]:
     # (argument name, read, load) per input; "path" reads the URL variables.
-    steps = [
-        (
-            inp.arg,
-            loader_for(
-                inp.location, inp.schema, _unknown_for(cls, inp), required=inp.required
-            ),
-            _loading(cls, inp),
-        )
-        for inp in plan.inputs
-        if inp.location != "path"
-    ]
-    path = next((inp for inp in plan.inputs if inp.location == "path"), None)
-    load_path = _loading(cls, path) if path is not None else None
+    steps = []
+    load_path = None
+    for inp in plan.inputs:
+        unknown = _unknown_for(cls, inp)
+        if inp.location == "path":
+            load_path = _loading(inp, unknown)
+        else:
+            read = loader_for(inp.location, inp.schema, unknown, required=inp.required)
+            steps.append((inp.arg, read, _loading(inp, unknown)))
     respond = Responder(plan.output) if plan.output is not None else None
     where = f"{cls.__qualname__}.{plan.method}"
 
@@ -559,11 +554,8 @@ def _handler(  # noqa: C901 -- specialised per shape
     if inspect.iscoroutinefunction(func):
 
         async def handler_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            result = await run_async(self, *args, **kwargs)
+            result = await func(self, *args, **prepare(kwargs))
             return result if respond is None else respond(result)
-
-        async def run_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return await func(self, *args, **prepare(kwargs))
 
         handler: Callable[..., Any] = handler_async
     elif respond is None:

@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 
+from .response import json_bytes
+
 if TYPE_CHECKING:
     from flask.sansio.scaffold import Scaffold
     from werkzeug.wrappers import Response
@@ -97,7 +99,7 @@ def _handler(*, problem: bool) -> Any:
             return e.response  # type: ignore[return-value]
         app = current_app
         response = app.response_class(
-            f"{app.json.dumps(error_body(e, problem=problem))}\n",
+            json_bytes(app, error_body(e, problem=problem)),
             status=e.code or 500,
             mimetype=mimetype,
         )

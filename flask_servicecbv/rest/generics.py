@@ -17,6 +17,7 @@ from flask_servicecbv.exceptions import RestDeclarationError
 from .declarations import Input, Output, RestMixin, _Declared
 from .etag import check_if_match, etag_of
 from .pagination import Page, PageMetaSchema, Pagination
+from .response import json_bytes
 
 __all__ = [
     "MAX_ID",
@@ -262,9 +263,8 @@ class _GenericMixin(RestMixin):
         Return the entity tag of *item*'s representation: the same as the
         ``ETag`` that retrieving it sends.
         """
-        app = _cv_app.get().app
-        body = f"{app.json.dumps(_item_schema(type(self)).dump(item))}\n"
-        return etag_of(body.encode())
+        body = json_bytes(_cv_app.get().app, _item_schema(type(self)).dump(item))
+        return etag_of(body)
 
     def check_precondition(self, item: Any) -> None:
         """

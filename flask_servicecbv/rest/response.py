@@ -18,12 +18,20 @@ if TYPE_CHECKING:
 
     from .declarations import Output
 
-__all__ = ["Responder"]
+__all__ = ["Responder", "json_bytes"]
 
 # The headers that a 304 repeats from the 200 it stands for, besides ETag.
 _NOT_MODIFIED_HEADERS: Final = frozenset(
     {"cache-control", "content-location", "date", "expires", "vary"}
 )
+
+
+def json_bytes(app: Flask, data: Any) -> bytes:
+    """
+    Return the JSON body of *data* as REST views send it, and as its entity
+    tag is computed from.
+    """
+    return f"{app.json.dumps(data)}\n".encode()
 
 
 class Responder:
@@ -62,7 +70,7 @@ class Responder:
             del response.headers["Content-Type"]
         else:
             data = rv if self.dump is None else self.dump(rv)
-            body = f"{app.json.dumps(data)}\n".encode()
+            body = json_bytes(app, data)
             response = app.response_class(
                 body, status=status, mimetype="application/json"
             )
