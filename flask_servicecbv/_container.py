@@ -47,9 +47,9 @@ _CM = 1  # an entered sync context manager
 _AGEN = 2  # an async generator, parked at its yield
 _ACM = 3  # an entered async context manager
 
-# (kind, generator or context manager, registration, the instance it gave,
-# the (layer, key) it was made for)
-_Cleanup = tuple[int, Any, RegisteredService, Any, tuple[Any, object]]
+# (kind, generator or context manager, registration, the (layer, key) it was
+# made for)
+_Cleanup = tuple[int, Any, RegisteredService, tuple[Any, object]]
 
 #: The container that get(..., blueprint=) searches, while its factories run;
 #: a context variable, so other threads and tasks keep their own chain.
@@ -299,8 +299,7 @@ class Container:
             self._instances = {}
             frames = self._frames
             frames.append(deps)
-            epoch = self._epoch
-            opened = epoch[0]
+            opened = self._epoch[0]
             try:
                 if svc.kind == GENERATOR:
                     factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
@@ -309,18 +308,15 @@ class Container:
                         instance = next(gen)
                     except StopIteration:
                         raise _no_yield(svc) from None
-                    self._cleanups.append((_GEN, gen, svc, instance, where))
+                    self._cleanups.append((_GEN, gen, svc, where))
                 else:
                     instance = self._make(svc, where)
             except BaseException:
                 if not self._end_build(saved, opened):
                     del by_layer[where]
                 raise
-            frames.pop()
-            if epoch[0] != opened:
-                self.close()
+            if self._end_build(saved, opened):
                 raise _closed_while_building(svc)
-            self._instances = saved
             made.append((instance, deps))
             if frames:
                 # The service being built on top depends on this one, and on
@@ -401,7 +397,7 @@ class Container:
                 instance = next(gen)
             except StopIteration:
                 raise _no_yield(svc) from None
-            self._cleanups.append((_GEN, gen, svc, instance, where))
+            self._cleanups.append((_GEN, gen, svc, where))
             return instance
         if kind == PLAIN:
             instance = self._call(svc)
@@ -417,7 +413,7 @@ class Container:
             if is_context_manager(instance):
                 cm = instance
                 instance = cm.__enter__()
-                self._cleanups.append((_CM, cm, svc, instance, where))
+                self._cleanups.append((_CM, cm, svc, where))
             elif is_async_context_manager(instance):
                 msg = (
                     f"Service {key_name(svc.key)} is an async context manager to "
@@ -588,7 +584,7 @@ class Container:
                 instance = await agen.__anext__()
             except StopAsyncIteration:
                 raise _no_yield(svc) from None
-            self._cleanups.append((_AGEN, agen, svc, instance, where))
+            self._cleanups.append((_AGEN, agen, svc, where))
             return instance
         if kind == COROUTINE:
             instance = await self._call(svc)
@@ -601,11 +597,11 @@ class Container:
         if svc.enter and is_async_context_manager(instance):
             acm = instance
             instance = await acm.__aenter__()
-            self._cleanups.append((_ACM, acm, svc, instance, where))
+            self._cleanups.append((_ACM, acm, svc, where))
         elif svc.enter and is_context_manager(instance):
             cm = instance
             instance = cm.__enter__()
-            self._cleanups.append((_CM, cm, svc, instance, where))
+            self._cleanups.append((_CM, cm, svc, where))
         return instance
 
     async def aclose(self, exc: BaseException | None = None) -> None:
@@ -625,13 +621,13 @@ class Container:
         # (layer, key), never by their instances: a sync service may give the
         # very object an async one gave (None, a shared singleton).
         cleanups = self._cleanups
-        gone = {entry[4] for entry in cleanups if entry[0] >= _AGEN}
+        gone = {entry[3] for entry in cleanups if entry[0] >= _AGEN}
         if not gone:
             return
         with self._lock:
             self._forget(gone)
-            closing = [entry for entry in cleanups if entry[4] in gone]
-            cleanups[:] = [entry for entry in cleanups if entry[4] not in gone]
+            closing = [entry for entry in cleanups if entry[3] in gone]
+            cleanups[:] = [entry for entry in cleanups if entry[3] not in gone]
         await _run_cleanups(closing, exc)
 
     def _forget(self, gone: set[tuple[Any, object]]) -> None:
@@ -746,7 +742,7 @@ def _run_sync_cleanup(
     # one (KeyboardInterrupt, SystemExit, GeneratorExit, CancelledError) is
     # returned for the caller to raise once every other cleanup has run.
     # *exc* raised back is how a generator or __exit__ lets it pass: neither.
-    kind, obj, svc, _, _ = entry
+    kind, obj, svc, _ = entry
     try:
         if kind == _CM:
             obj.__exit__(
@@ -792,7 +788,7 @@ async def _run_cleanups(entries: list[_Cleanup], exc: BaseException | None) -> N
 async def _run_async_cleanup(
     entry: _Cleanup, exc: BaseException | None
 ) -> BaseException | None:
-    kind, obj, svc, _, _ = entry
+    kind, obj, svc, _ = entry
     try:
         if kind == _ACM:
             await obj.__aexit__(

@@ -183,11 +183,6 @@ def _kind_of(factory: Callable[..., object]) -> int:
     return PLAIN
 
 
-def _is_async(ping: Callable[..., object]) -> bool:
-    code = _code_of(ping)
-    return inspect.iscoroutinefunction(code) or inspect.isasyncgenfunction(code)
-
-
 def _check_callable_without_arguments(
     key: object, factory: Callable[..., object]
 ) -> None:
@@ -291,7 +286,7 @@ class RegisteredService:
             if not self.takes_container:
                 _check_callable_without_arguments(key, factory)
         self.is_async = self.kind in (COROUTINE, ASYNC_GENERATOR) or (
-            ping is not None and _is_async(ping)
+            ping is not None and _kind_of(ping) in (COROUTINE, ASYNC_GENERATOR)
         )
 
     def __repr__(self) -> str:
