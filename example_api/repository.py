@@ -157,22 +157,27 @@ class BookmarkRepository:
         tags = None
         if "tags" in data or not partial:
             tags = self.policy.tags(data.get("tags", ()))
-        changed = self.conn.execute(
+        row = self.conn.execute(
             update(bookmark)
             .where(bookmark.c.id == item_id)
             .values(**values, updated_at=now())
-        )
-        if changed.rowcount == 0:
+            .returning(*_COLUMNS)
+        ).one_or_none()
+        if row is None:
             return None
-        if tags is not None:
+        item = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's public row API
+        if tags is None:
+            item["tags"] = self._tags_of([item_id]).get(item_id, [])
+        else:
             self._set_tags(item_id, tags)
-        return self.get(item_id)
+            item["tags"] = sorted(tags)
+        return item
 
     def delete(self, item_id: int) -> bool:
-        """Delete a bookmark and its tags; return whether there was one."""
-        self.conn.execute(
-            delete(bookmark_tag).where(bookmark_tag.c.bookmark_id == item_id)
-        )
+        """
+        Delete a bookmark, and with it its tags (the foreign key cascades);
+        return whether there was one.
+        """
         deleted = self.conn.execute(delete(bookmark).where(bookmark.c.id == item_id))
         return deleted.rowcount > 0
 

@@ -277,6 +277,21 @@ class TestBookmarks:
             "updated_at": resp.json["updated_at"],
         }
 
+    def test_patch_keeps_tags(self, api_client):
+        """
+        PATCH without tags keeps them, and answers what GET then answers,
+        ETag included.
+        """
+        item = _create(api_client, tags=["a", "b"])
+        url = f"/api/v1/bookmarks/{item['id']}"
+
+        patched = api_client.patch(url, json={"title": "Changed"})
+        read = api_client.get(url)
+
+        assert patched.json["tags"] == ["a", "b"]
+        assert patched.json == read.json
+        assert patched.headers["ETag"] == read.headers["ETag"]
+
     def test_delete(self, api, api_client):
         """
         DELETE answers 204; the bookmark and its tags are gone, and its id is
