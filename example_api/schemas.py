@@ -13,10 +13,7 @@ from typing import Any, Final
 
 from marshmallow import Schema, fields, validate
 
-from flask_servicecbv.rest import FullMatch
-
-#: Text without NUL characters, which PostgreSQL cannot store.
-PLAIN_TEXT: Final = r"[^\x00]*"
+from flask_servicecbv.rest import NO_NUL, FullMatch
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = (
@@ -43,9 +40,6 @@ def _text(pattern: str, error: str, **options: Any) -> dict[str, Any]:
     return {"validate": [length, FullMatch(pattern, error=error)], **options}
 
 
-_NUL = "NUL characters are not allowed."
-
-
 class BookmarkSchema(Schema):
     """A bookmark: a URL with a title, tags and notes."""
 
@@ -61,7 +55,7 @@ class BookmarkSchema(Schema):
     )
     title = fields.String(
         required=True,
-        **_text(PLAIN_TEXT, _NUL, length=validate.Length(min=1, max=200)),
+        validate=[validate.Length(min=1, max=200), NO_NUL],
     )
     tags = fields.List(
         fields.String(
@@ -77,7 +71,7 @@ class BookmarkSchema(Schema):
     )
     notes = fields.String(
         load_default="",
-        **_text(PLAIN_TEXT, _NUL, length=validate.Length(max=10_000)),
+        validate=[validate.Length(max=10_000), NO_NUL],
     )
     created_at = fields.AwareDateTime(dump_only=True, format="iso")
     updated_at = fields.AwareDateTime(dump_only=True, format="iso")
@@ -95,14 +89,10 @@ class BookmarkFilters(Schema):
         )
     )
     q = fields.String(
-        **_text(
-            PLAIN_TEXT,
-            _NUL,
-            length=validate.Length(min=1, max=200),
-            metadata={
-                "description": "Only bookmarks with this text in the title or notes."
-            },
-        )
+        validate=[validate.Length(min=1, max=200), NO_NUL],
+        metadata={
+            "description": "Only bookmarks with this text in the title or notes."
+        },
     )
 
 

@@ -364,7 +364,7 @@ class TestValidation:
         resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, field: "a\x00"})
 
         assert resp.status_code == 422
-        assert resp.json["errors"]["json"][field] == ["NUL characters are not allowed."]
+        assert resp.json["errors"]["json"][field] == ["The NUL character is not allowed."]
         assert _rows(api) == []
 
     @pytest.mark.parametrize(
