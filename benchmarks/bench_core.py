@@ -470,6 +470,24 @@ def measure(
     return samples
 
 
+def paired(samples: dict[str, list[float]], name: str, other: str) -> dict[str, float]:
+    """
+    The ratio of *name* to *other* within each round: median and quartiles;
+    and the ratio of their best times.
+    """
+    q1, median, q3 = statistics.quantiles(
+        [a / b for a, b in zip(samples[name], samples[other], strict=True)],
+        n=4,
+        method="inclusive",
+    )
+    return {
+        "ratio": median,
+        "q1": q1,
+        "q3": q3,
+        "ratio_best": min(samples[name]) / min(samples[other]),
+    }
+
+
 def summarize(
     variants: list[Variant], samples: dict[str, list[float]]
 ) -> list[dict[str, Any]]:
@@ -487,9 +505,7 @@ def summarize(
     rows = []
     for v in variants:
         times = samples[v.name]
-        q1, ratio, q3 = statistics.quantiles(
-            [t / r for t, r in zip(times, ref, strict=True)], n=4, method="inclusive"
-        )
+        versus = paired(samples, v.name, REFERENCE)
         overhead = min(times) - min(base)
         rows.append(
             {
@@ -497,10 +513,10 @@ def summarize(
                 "label": v.label,
                 "best_us": min(times),
                 "median_us": statistics.median(times),
-                "ratio": ratio,
-                "ratio_q1": q1,
-                "ratio_q3": q3,
-                "ratio_best": min(times) / min(ref),
+                "ratio": versus["ratio"],
+                "ratio_q1": versus["q1"],
+                "ratio_q3": versus["q3"],
+                "ratio_best": versus["ratio_best"],
                 "overhead_best_us": overhead,
                 "overhead_median_us": statistics.median(
                     t - b for t, b in zip(times, base, strict=True)

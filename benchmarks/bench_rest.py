@@ -46,6 +46,7 @@ from bench_core import (
     BenchmarkError,
     Variant,
     environment,
+    paired,
     parse_args,
     time_batch,
 )
@@ -775,24 +776,6 @@ def profile(framework: Framework, requests: int, top: int) -> None:
 
 
 # -- reporting -----------------------------------------------------------------------
-
-
-def paired(samples: dict[str, list[float]], name: str, other: str) -> dict[str, float]:
-    """
-    The ratio of *name* to *other* within each round: median and quartiles;
-    and the ratio of their best times.
-    """
-    q1, median, q3 = statistics.quantiles(
-        [a / b for a, b in zip(samples[name], samples[other], strict=True)],
-        n=4,
-        method="inclusive",
-    )
-    return {
-        "ratio": median,
-        "q1": q1,
-        "q3": q3,
-        "ratio_best": min(samples[name]) / min(samples[other]),
-    }
 
 
 def summarize(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
-import statistics
 import sys
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, NewType
@@ -58,6 +57,7 @@ from bench_core import (
     make_runner,
     make_search,
     markdown,
+    paired,
     parse_args,
     run_from_args,
     summarize,
@@ -360,24 +360,11 @@ COMPARISONS = (
 # -- reporting -----------------------------------------------------------------
 
 
-def paired(samples: dict[str, list[float]], name: str, other: str) -> dict[str, Any]:
-    """
-    The ratio of *name* to *other* within each round: median and quartiles;
-    and the ratio of their best times.
-    """
-    q1, median, q3 = statistics.quantiles(
-        [a / b for a, b in zip(samples[name], samples[other], strict=True)],
-        n=4,
-        method="inclusive",
-    )
-    return {
-        "variant": name,
-        "versus": other,
-        "ratio": median,
-        "q1": q1,
-        "q3": q3,
-        "ratio_best": min(samples[name]) / min(samples[other]),
-    }
+def paired_named(
+    samples: dict[str, list[float]], name: str, other: str
+) -> dict[str, Any]:
+    """bench_core's paired ratio, with the names of the two variants."""
+    return {"variant": name, "versus": other, **paired(samples, name, other)}
 
 
 def verdicts(
@@ -386,7 +373,7 @@ def verdicts(
     results = []
     for name, other, limit in TARGETS:
         if name in samples and other in samples:
-            result = paired(samples, name, other)
+            result = paired_named(samples, name, other)
             result["limit"] = limit
             result["met"] = result["ratio"] <= limit
             if SAME_CALLS.get(name) == other:
@@ -399,7 +386,7 @@ def verdicts(
 
 def comparisons(samples: dict[str, list[float]]) -> list[dict[str, Any]]:
     return [
-        paired(samples, name, other)
+        paired_named(samples, name, other)
         for name, other in COMPARISONS
         if name in samples and other in samples
     ]
