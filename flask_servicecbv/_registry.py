@@ -116,16 +116,20 @@ def check_blueprint(known: Mapping[str, object], name: str) -> None:
         raise RegistrationError(msg)
 
 
-def _takes_container(factory: Callable[..., object]) -> bool:
-    """
-    Whether *factory* wants the container as its only argument: it has exactly
-    one parameter, named ``container`` (or ``svcs_container``) or annotated with
-    :class:`~flask_servicecbv.Container`.
-    """
+def _parameters(factory: Callable[..., object]) -> list[inspect.Parameter] | None:
+    """The parameters of *factory*, or ``None`` for a builtin without a signature."""
     try:
-        params = list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
+        return list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
+
+
+def _takes_container(params: list[inspect.Parameter]) -> bool:
+    """
+    Whether a factory with *params* wants the container as its only argument:
+    it has exactly one parameter, named ``container`` (or ``svcs_container``)
+    or annotated with :class:`~flask_servicecbv.Container`.
+    """
     if len(params) != 1:
         return False
     param = params[0]
@@ -184,19 +188,16 @@ def _kind_of(factory: Callable[..., object]) -> int:
 
 
 def _check_callable_without_arguments(
-    key: object, factory: Callable[..., object]
+    key: object, factory: Callable[..., object], params: list[inspect.Parameter]
 ) -> None:
     """
-    Raise :exc:`RegistrationError` if *factory* cannot be called without
-    arguments, so that it fails at registration instead of at first use.
+    Raise :exc:`RegistrationError` if *factory*, with *params*, cannot be
+    called without arguments, so that it fails at registration instead of at
+    first use.
     """
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # builtins without a signature
-        return
     required = [
         param.name
-        for param in signature.parameters.values()
+        for param in params
         if param.default is param.empty
         and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
     ]
@@ -282,9 +283,11 @@ class RegisteredService:
                 raise RegistrationError(msg)
             self.factory = factory
             self.kind = _kind_of(factory)
-            self.takes_container = _takes_container(factory)
-            if not self.takes_container:
-                _check_callable_without_arguments(key, factory)
+            # Introspected once, here: never on a request.
+            params = _parameters(factory)
+            self.takes_container = params is not None and _takes_container(params)
+            if params is not None and not self.takes_container:
+                _check_callable_without_arguments(key, factory, params)
         self.is_async = self.kind in (COROUTINE, ASYNC_GENERATOR) or (
             ping is not None and _kind_of(ping) in (COROUTINE, ASYNC_GENERATOR)
         )
