@@ -364,7 +364,9 @@ class TestValidation:
         resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, field: "a\x00"})
 
         assert resp.status_code == 422
-        assert resp.json["errors"]["json"][field] == ["The NUL character is not allowed."]
+        assert resp.json["errors"]["json"][field] == [
+            "The NUL character is not allowed."
+        ]
         assert _rows(api) == []
 
     @pytest.mark.parametrize(
@@ -881,19 +883,8 @@ def gunicorn(database_url, tmp_path, *options):
     """
     Run example_api under gunicorn (2 workers, 4 threads each) on a free
     loopback port until the block ends; yield the port.
-
-    Bounded: it must answer /health within 30 s, and is stopped with SIGTERM
-    (then SIGKILL) whatever happens.
     """
     port = _free_port()
-    log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(ROOT),
-        # gunicorn's control socket goes here, one per server.
-        "XDG_RUNTIME_DIR": str(tmp_path),
-    }
     command = [
         sys.executable,
         "-m",
@@ -906,6 +897,26 @@ def gunicorn(database_url, tmp_path, *options):
         *options,
         "example_api:create_app()",
     ]
+    with _serving(command, port, database_url, tmp_path):
+        yield port
+
+
+@contextlib.contextmanager
+def _serving(command, port, database_url, tmp_path):
+    """
+    Run a server *command* that listens on *port* until the block ends.
+
+    Bounded: it must answer /health within 30 s, and is stopped with SIGTERM
+    (then SIGKILL) whatever happens.
+    """
+    log = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        # gunicorn's control socket goes here, one per server.
+        "XDG_RUNTIME_DIR": str(tmp_path),
+    }
     with log.open("wb") as out:
         server = subprocess.Popen(  # noqa: S603 -- our own interpreter
             command,
@@ -936,6 +947,32 @@ def gunicorn(database_url, tmp_path, *options):
             if server.poll() is None:  # pragma: no cover -- only if it hangs
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=5)
+
+
+@pytest.mark.slow
+class TestFlaskRun:
+    def test_flask_run(self, database_url, tmp_path):
+        """
+        `flask --app example_api run`, what `python3 dev.py serve` starts,
+        serves the API.
+        """
+        port = _free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "example_api",
+            "run",
+            f"--port={port}",
+        ]
+        with _serving(command, port, database_url, tmp_path):
+            status, _, created = _http(port, "POST", "/api/v1/bookmarks", BOOKMARK)
+            index = _http(port, "GET", "/")[2]
+
+        assert status == 201
+        assert created["title"] == BOOKMARK["title"]
+        assert index["links"]["bookmarks"]["href"] == "/api/v1/bookmarks"
 
 
 @pytest.mark.slow
