@@ -51,6 +51,7 @@ from marshmallow import ValidationError
 from sqlalchemy import create_engine, insert, select, text
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from flask_servicecbv.rest import MAX_ID, MAX_PAGE
 from flask_servicecbv.rest.etag import etag_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,7 @@ from example_api.db import bookmark, create_schema, make_engine, metadata, now  
 from example_api.policy import TagPolicy  # noqa: E402
 from example_api.repository import BookmarkRepository  # noqa: E402
 from example_api.schemas import BookmarkFilters, BookmarkSchema  # noqa: E402
+from example_api.views import BookmarkList  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -72,7 +74,11 @@ if TYPE_CHECKING:
     from flask import Response
     from sqlalchemy import Connection, Engine
 
-MAX_ID = 2**63 - 1
+# The twin is written by hand, but with the example's limits, so that the two
+# accept and refuse the same requests.
+API_POLICY = DEFAULTS["SERVICES"]["api"]["example_api.policy.TagPolicy"]
+PAGE_SIZE = BookmarkList.PAGINATION.default
+MAX_PAGE_SIZE = BookmarkList.PAGINATION.maximum
 
 # A JSON escape of a surrogate: only bodies with one are searched further.
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -91,9 +97,6 @@ def _lone_surrogate(value: Any) -> bool:
     if isinstance(value, list):
         return any(_lone_surrogate(item) for item in value)
     return False
-
-
-PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 
 class BenchmarkError(Exception):
@@ -116,7 +119,7 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
     engine = make_engine(
         os.environ["DATABASE_URL"], DEFAULTS["DATABASE_ENGINE_OPTIONS"]
     )
-    policy = TagPolicy(max_tags=20)
+    policy = TagPolicy(**API_POLICY)
     schema = BookmarkSchema()
     filters_schema = BookmarkFilters()
 
@@ -247,7 +250,7 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
 
     @app.get("/api/v1/bookmarks")
     def list_bookmarks() -> Response:
-        page = page_number("page", 1, 2**31 - 1)
+        page = page_number("page", 1, MAX_PAGE)
         per_page = page_number("per_page", PAGE_SIZE, MAX_PAGE_SIZE)
         try:
             filters = filters_schema.load(
@@ -523,7 +526,7 @@ def prepare(database_url: str, seeded: int) -> None:
         ]
         with engine.begin() as conn:
             conn.execute(insert(bookmark), repo_rows)
-            policy = TagPolicy(max_tags=20)
+            policy = TagPolicy(**API_POLICY)
             repo = BookmarkRepository(conn, policy)
             for bookmark_id in range(1, seeded + 1, 3):
                 repo._set_tags(bookmark_id, ["t3"])  # noqa: SLF001 -- seeding
