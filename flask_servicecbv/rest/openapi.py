@@ -10,11 +10,10 @@ import json
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
-from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.cli import AppGroup
 from marshmallow import RAISE, Schema
 from werkzeug.exceptions import HTTPException
@@ -32,6 +31,7 @@ from flask_servicecbv.health import HealthView
 from flask_servicecbv.views import ServiceMixin
 
 from .declarations import RestMixin, _unknown_for
+from .docs_page import add_docs_page
 from .errors import PROBLEM_JSON, ErrorSchema, ProblemSchema
 from .etag import etag_of
 from .generics import MAX_ID, DeleteMixin, IdConverter, RetrieveMixin, UpdateMixin
@@ -554,25 +554,6 @@ def _serve_spec() -> Response:
     return response
 
 
-_PAGE: Final = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<link rel="stylesheet" href="{assets}/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{assets}/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle({{url: {spec_url}, dom_id: "#swagger-ui"}});
-</script>
-</body>
-</html>
-"""
-
-
 class OpenAPI:
     """
     Serve the app's OpenAPI document, and optionally a Swagger UI page, and
@@ -614,26 +595,7 @@ class OpenAPI:
             if not url:
                 msg = "OPENAPI_DOCS_URL needs OPENAPI_URL: the page loads the document."
                 raise OpenAPIError(msg)
-            assets = str(app.config["OPENAPI_DOCS_ASSETS"])
-            if Path(assets).is_dir():
-                folder = assets
-                assets_url = docs_url.rstrip("/") + "/assets"
-                blueprint.add_url_rule(
-                    assets_url + "/<path:filename>",
-                    "assets",
-                    lambda filename: send_from_directory(folder, filename),
-                )
-                assets = assets_url
-            page = _PAGE.format(
-                title=app.config.get("OPENAPI_TITLE") or app.name,
-                assets=assets.rstrip("/"),
-                spec_url=json.dumps(url),
-            )
-            blueprint.add_url_rule(
-                docs_url,
-                "docs",
-                lambda: current_app.response_class(page, mimetype="text/html"),
-            )
+            add_docs_page(app, blueprint, spec_url=url, docs_url=docs_url)
         app.register_blueprint(blueprint)
         app.cli.add_command(openapi_cli)
         return app
