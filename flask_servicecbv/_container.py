@@ -842,9 +842,10 @@ class ServicePing:
     @property
     def name(self) -> str:
         """
-        The name of the service, its key's ``module.QualName``.
+        The name of the service: the ``name=`` it was registered with, else
+        its key's ``module.QualName``.
         """
-        return key_name(self._svc.key)
+        return self._svc.name
 
     @property
     def is_async(self) -> bool:

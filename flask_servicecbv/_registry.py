@@ -215,7 +215,8 @@ def _check_callable_without_arguments(
 
 class RegisteredService:
     """
-    One registration: a key, how to make its service, and its hooks.
+    One registration: a key, how to make its service, its hooks, and the
+    name health checks give it.
 
     Everything the request path needs is worked out here, once.
     """
@@ -226,6 +227,7 @@ class RegisteredService:
         "is_async",
         "key",
         "kind",
+        "name",
         "on_registry_close",
         "ping",
         "takes_container",
@@ -241,6 +243,7 @@ class RegisteredService:
         enter: bool,
         ping: object,
         on_registry_close: object,
+        name: object = None,
     ) -> None:
         try:
             hash(key)
@@ -259,6 +262,17 @@ class RegisteredService:
                 f"callable, got {on_registry_close!r}."
             )
             raise RegistrationError(msg)
+        # What health checks call the service: the name given at
+        # registration, else the key's, worked out once, here.
+        if name is None:
+            name = key_name(key)
+        elif not isinstance(name, str) or not name.strip():
+            msg = (
+                f"The name of {key_name(key)} must be a non-empty string, got "
+                f"{name!r}; leave it out to use the key's name."
+            )
+            raise RegistrationError(msg)
+        self.name: str = name
         self.key = key
         # A ready value is entered only if it is a context manager; deciding it
         # here keeps the container from asking an impostor.

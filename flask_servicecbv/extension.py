@@ -166,6 +166,7 @@ def register_factory(
     enter: bool = True,
     ping: Callable[..., Any] | None = None,
     on_registry_close: Callable[[], Any] | None = None,
+    name: str | None = None,
 ) -> None:
     """
     Register *factory* to make the service for *key*.
@@ -193,10 +194,15 @@ def register_factory(
 
         on_registry_close: Called by :func:`close_registry`.
 
+        name:
+            What health checks call the service
+            (:attr:`ServicePing.name`, the keys of ``/health``'s
+            ``services``); the key's ``module.QualName`` when left out.
+
     Raises:
         RegistrationError:
-            *key* is not hashable, *factory* is not callable, or the blueprint
-            is already registered on an app.
+            *key* is not hashable, *factory* is not callable, *name* is not a
+            non-empty string, or the blueprint is already registered on an app.
 
         NotInitializedError: *target* is an app without :func:`init_app`.
     """
@@ -208,6 +214,7 @@ def register_factory(
             enter=enter,
             ping=ping,
             on_registry_close=on_registry_close,
+            name=name,
         ),
     )
 
@@ -220,6 +227,7 @@ def register_value(
     enter: bool = False,
     ping: Callable[..., Any] | None = None,
     on_registry_close: Callable[[], Any] | None = None,
+    name: str | None = None,
 ) -> None:
     """
     Register a ready *value* as the service for *key*.
@@ -236,6 +244,7 @@ def register_value(
             enter=enter,
             ping=ping,
             on_registry_close=on_registry_close,
+            name=name,
         ),
     )
 
@@ -419,8 +428,9 @@ async def aclose_registry(app: Flask) -> None:
 
 # -- tests -----------------------------------------------------------------
 
-#: The default *ping* of :func:`overwrite_factory`, :func:`overwrite_value` and
-#: :func:`override`: keep the ping of the registration being replaced.
+#: The default *ping* and *name* of :func:`overwrite_factory`,
+#: :func:`overwrite_value` and :func:`override`: keep those of the
+#: registration being replaced.
 KEEP: Final[Any] = Sentinel("KEEP")
 
 # The default value= of override(): none given, a factory= must be.
@@ -437,15 +447,23 @@ def _replaced(blueprint: str | None) -> tuple[AppContext, Registry]:
     return ctx, _registry_of(ctx.app)
 
 
-def _kept_ping(
-    reg: Registry, blueprint: str | None, key: object, ping: Callable[..., Any] | None
-) -> Callable[..., Any] | None:
-    # KEEP: the ping of what the layer's chain resolves the key to now, which
-    # the new registration shadows (the layer's own, or an outer layer's).
-    if ping is not KEEP:
-        return ping
+def _kept(
+    reg: Registry,
+    blueprint: str | None,
+    key: object,
+    ping: Callable[..., Any] | None,
+    name: str | None,
+) -> tuple[Callable[..., Any] | None, str | None]:
+    # KEEP: the ping (name) of what the layer's chain resolves the key to now,
+    # which the new registration shadows (the layer's own, or an outer
+    # layer's).
     found = reg.resolved(chain_for(blueprint)).get(key)
-    return None if found is None else found[1].ping
+    old = None if found is None else found[1]
+    if ping is KEEP:
+        ping = None if old is None else old.ping
+    if name is KEEP:
+        name = None if old is None else old.name
+    return ping, name
 
 
 def _replace(
@@ -472,6 +490,7 @@ def overwrite_factory(
     enter: bool = True,
     ping: Callable[..., Any] | None = KEEP,
     on_registry_close: Callable[[], Any] | None = None,
+    name: str | None = KEEP,
 ) -> None:
     """
     Replace the factory for *key* in the current app's layer, or in the layer
@@ -501,14 +520,22 @@ def overwrite_factory(
             Added to the callbacks that :func:`close_registry` runs; the
             replaced registration's callback still runs too, since what it
             closes was created at startup.
+
+        name:
+            As *ping*: when left out, the replacement keeps the name of the
+            registration it replaces, so that health checks report the fake
+            under the same name; give a string to replace it, or ``None`` for
+            the key's name.
     """
     ctx, reg = _replaced(blueprint)
+    ping, name = _kept(reg, blueprint, key, ping, name)
     svc = RegisteredService(
         key,
         factory=factory,
         enter=enter,
-        ping=_kept_ping(reg, blueprint, key, ping),
+        ping=ping,
         on_registry_close=on_registry_close,
+        name=name,
     )
     _replace(ctx, reg, blueprint, key, svc)
 
@@ -521,6 +548,7 @@ def overwrite_value(
     enter: bool = True,
     ping: Callable[..., Any] | None = KEEP,
     on_registry_close: Callable[[], Any] | None = None,
+    name: str | None = KEEP,
 ) -> None:
     """
     Like :func:`overwrite_factory`, with a ready *value*.
@@ -531,12 +559,14 @@ def overwrite_value(
     so a ``Mock(spec_set=Real)`` is handed out as it is.
     """
     ctx, reg = _replaced(blueprint)
+    ping, name = _kept(reg, blueprint, key, ping, name)
     svc = RegisteredService(
         key,
         value=value,
         enter=enter,
-        ping=_kept_ping(reg, blueprint, key, ping),
+        ping=ping,
         on_registry_close=on_registry_close,
+        name=name,
     )
     _replace(ctx, reg, blueprint, key, svc)
 
@@ -550,6 +580,7 @@ def override(
     blueprint: str | None = None,
     enter: bool | None = None,
     ping: Callable[..., Any] | None = KEEP,
+    name: str | None = KEEP,
 ) -> Iterator[None]:
     """
     Replace the registration of *key* for the duration of a ``with`` block,
@@ -557,8 +588,8 @@ def override(
 
     Give exactly one of *value* and *factory*; *blueprint* picks a
     blueprint's layer instead of the app's.
-    *ping* is kept from the replaced registration unless given, as in
-    :func:`overwrite_factory`.
+    *ping* and *name* are kept from the replaced registration unless given,
+    as in :func:`overwrite_factory`.
     The current container is reset on entry and on exit.
     Must run in an app context.
     """
@@ -566,10 +597,15 @@ def override(
         msg = f"Give override({key!r}) exactly one of value= and factory=."
         raise RegistrationError(msg)
     ctx, reg = _replaced(blueprint)
-    ping = _kept_ping(reg, blueprint, key, ping)
+    ping, name = _kept(reg, blueprint, key, ping, name)
     new = (
         RegisteredService(
-            key, value=value, enter=bool(enter), ping=ping, on_registry_close=None
+            key,
+            value=value,
+            enter=bool(enter),
+            ping=ping,
+            on_registry_close=None,
+            name=name,
         )
         if factory is None
         else RegisteredService(
@@ -578,6 +614,7 @@ def override(
             enter=True if enter is None else enter,
             ping=ping,
             on_registry_close=None,
+            name=name,
         )
     )
     previous = reg.lookup(blueprint, key)

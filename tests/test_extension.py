@@ -1114,6 +1114,21 @@ class TestPings:
             names = {p.name for p in get_pings(blueprint="api")}
             assert names == {full_name(Database), full_name(Cache)}
 
+    def test_named_pings(self, app, api):
+        """
+        name= gives a ping its name, for a factory and a value, in the app's
+        layer and a blueprint's; a registration without one keeps its key's.
+        """
+        register_factory(app, Database, Database, ping=len, name="database")
+        register_value(api, Cache, Cache("api"), ping=len, name="cache")
+        register_value(app, Mailer, Mailer(), ping=bool)
+        app.register_blueprint(api)
+
+        with app.test_request_context("/api/db"):
+            names = sorted(p.name for p in get_pings())
+
+        assert names == sorted(["cache", "database", full_name(Mailer)])
+
 
 class TestSignatures:
     @pytest.mark.parametrize(
@@ -1173,6 +1188,27 @@ class TestTypeCheck:
         module.Database().ping()
 
 
+#: The ways a test swaps a registration, for the fixture `use`.
+OVERWRITE_WAYS = ["overwrite_value", "overwrite_factory", "override"]
+
+
+@pytest.fixture(name="use")
+def _use(request):
+    """
+    Swap Database for a fake by *request.param*: use(stack, fake, **kw),
+    where *stack* is an ExitStack that ends override()'s block.
+    """
+    return {
+        "overwrite_value": lambda _, fake, **kw: overwrite_value(Database, fake, **kw),
+        "overwrite_factory": lambda _, fake, **kw: overwrite_factory(
+            Database, lambda: fake, **kw
+        ),
+        "override": lambda stack, fake, **kw: stack.enter_context(
+            override(Database, value=fake, **kw)
+        ),
+    }[request.param]
+
+
 class TestOverwritePing:
     """
     The overwrite functions keep the replaced registration's ping unless
@@ -1194,25 +1230,7 @@ class TestOverwritePing:
     def ping_results(self):
         return {each.name: self.ping_result(each) for each in get_pings()}
 
-    @pytest.fixture(name="use")
-    def _use(self, request):
-        """
-        Swap Database for a fake by *request.param*: use(stack, fake, **kw),
-        where *stack* is an ExitStack that ends override()'s block.
-        """
-        return {
-            "overwrite_value": lambda _, fake, **kw: overwrite_value(
-                Database, fake, **kw
-            ),
-            "overwrite_factory": lambda _, fake, **kw: overwrite_factory(
-                Database, lambda: fake, **kw
-            ),
-            "override": lambda stack, fake, **kw: stack.enter_context(
-                override(Database, value=fake, **kw)
-            ),
-        }[request.param]
-
-    WAYS = ["overwrite_value", "overwrite_factory", "override"]
+    WAYS = OVERWRITE_WAYS
 
     @pytest.mark.parametrize("use", WAYS, indirect=True)
     def test_kept_by_default(self, app, use):
@@ -1299,6 +1317,72 @@ class TestOverwritePing:
         close_registry(app)
 
         assert closed == ["fake", "real"]
+
+
+class TestOverwriteName:
+    """
+    The overwrite functions keep the replaced registration's name unless
+    given one, as they keep its ping; name=None goes back to the key's.
+    """
+
+    @staticmethod
+    def names():
+        return [each.name for each in get_pings()]
+
+    WAYS = OVERWRITE_WAYS
+
+    @pytest.mark.parametrize("use", WAYS, indirect=True)
+    def test_kept_by_default(self, app, use):
+        """
+        A fake is reported under the name of the registration it replaces.
+        """
+        register_value(app, Database, Database("real"), ping=len, name="database")
+
+        with app.app_context(), contextlib.ExitStack() as stack:
+            use(stack, Database("fake"))
+            assert self.names() == ["database"]
+
+    @pytest.mark.parametrize("use", WAYS, indirect=True)
+    def test_replaced(self, app, use):
+        """
+        A name given to the overwrite replaces the original one, and the ping
+        is still kept.
+        """
+        register_value(app, Database, Database("real"), ping=len, name="database")
+
+        with app.app_context(), contextlib.ExitStack() as stack:
+            use(stack, Database("fake"), name="fake database")
+            assert self.names() == ["fake database"]
+
+    @pytest.mark.parametrize("use", WAYS, indirect=True)
+    def test_none_is_key_name(self, app, use):
+        """
+        name=None names the replacement after its key.
+        """
+        register_value(app, Database, Database("real"), ping=len, name="database")
+
+        with app.app_context(), contextlib.ExitStack() as stack:
+            use(stack, Database("fake"), name=None)
+            assert self.names() == [full_name(Database)]
+
+    def test_nothing_to_keep(self, app_ctx):
+        """
+        A key without a registration has no name to keep: its key's is used.
+        """
+        overwrite_value(Database, Database("fake"), ping=len)
+
+        assert self.names() == [full_name(Database)]
+
+    def test_override_restores_name(self, app):
+        """
+        Leaving override() restores the original registration's name.
+        """
+        register_value(app, Database, Database("real"), ping=len, name="database")
+
+        with app.app_context():
+            with override(Database, value=Database("fake"), name="fake"):
+                assert self.names() == ["fake"]
+            assert self.names() == ["database"]
 
 
 class TestCloseRegistry:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import threading
 from typing import TYPE_CHECKING, Annotated, NewType
 from unittest.mock import MagicMock, Mock, create_autospec
@@ -710,6 +711,35 @@ class TestRegisteredServicePing:
             assert [db async for db in self._agen_ping(2)] == [2]
 
         asyncio.run(run())
+
+
+class TestRegisteredServiceName:
+    def test_default_is_key_name(self):
+        """
+        Without name=, a registration is named after its key.
+        """
+        assert service(value=1).name == key_name(Database)
+        assert service(Annotated[Database, "ro"], value=1).name == key_name(
+            Annotated[Database, "ro"]
+        )
+
+    def test_given_name(self):
+        """
+        name= names the registration, whatever its key.
+        """
+        assert service(value=1, name="database").name == "database"
+
+    @pytest.mark.parametrize("name", ["", "  ", 3])
+    def test_bad_name(self, name):
+        """
+        A name that is not a non-empty string is refused at registration.
+        """
+        with pytest.raises(
+            RegistrationError,
+            match=rf"The name of .*Database must be a non-empty string, got "
+            rf"{re.escape(repr(name))}; leave it out",
+        ):
+            service(value=1, name=name)
 
 
 class TestRegisteredServiceRepr:
