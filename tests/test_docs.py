@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import flask_servicecbv
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 GENERATED = DOCS / "_generated"
+TUTORIAL = EXAMPLES / "tutorial"
+
+#: Where the pages say that `flask run` listens; the tests replace it with
+#: the address of the server they start.
+SHOWN_URL = "http://127.0.0.1:5000"
 
 # The names that api.md documents: `.. autofunction:: get`,
 # `.. py:data:: container`, `.. automodule:: flask_servicecbv.exceptions`, ...
@@ -406,6 +418,23 @@ class TestChecks:
 
         assert code_lines(page) == [(3, "x = 1")]
 
+    def test_curl_sessions(self, tmp_path):
+        """
+        A console block's curl commands are read with their continuation
+        lines and their output; other commands and blocks are not.
+        """
+        page = tmp_path / "page.md"
+        page.write_text(
+            "```console\n$ flask run\n```\n```python\n$ curl no\n```\n"
+            "```console\n$ curl -s a \\\n    b\n{}\n$ curl c\nx\ny\n```\n",
+            encoding="utf-8",
+        )
+
+        assert curl_sessions(page) == [
+            ("curl -s a \\\n    b", "{}\n"),
+            ("curl c", "x\ny\n"),
+        ]
+
 
 class TestPages:
     @pytest.mark.parametrize("page", _pages(), ids=lambda path: path.name)
@@ -534,3 +563,131 @@ class TestExamples:
 
         assert result.returncode == 0, result.stdout + result.stderr
         assert "\n6 passed" in result.stdout
+
+
+def curl_sessions(path: Path) -> list[tuple[str, str]]:
+    """
+    Return the `curl` commands of a page's console blocks, each with the
+    output the page shows for it.
+
+    A command starts with `$ ` and goes on over the lines that a backslash
+    ends; its output is every line up to the next command or the end of the
+    block.
+    """
+    sessions: list[tuple[str, str]] = []
+    block: list[str] | None = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _FENCE.match(line.strip())
+        if block is None:
+            if match and match.group(2).strip() == "console":
+                block = []
+        elif match and not match.group(2):
+            sessions.extend(_commands(block))
+            block = None
+        else:
+            block.append(line)
+    return [
+        (command, output) for command, output in sessions if command.startswith("curl ")
+    ]
+
+
+def _commands(lines: list[str]) -> list[tuple[str, str]]:
+    commands: list[tuple[list[str], list[str]]] = []
+    continued = False
+    for line in lines:
+        if continued:
+            commands[-1][0].append(line)
+        elif line.startswith("$ "):
+            commands.append(([line.removeprefix("$ ")], []))
+        else:
+            commands[-1][1].append(line)
+        continued = line.endswith("\\")
+    return [
+        ("\n".join(command), "".join(f"{line}\n" for line in output))
+        for command, output in commands
+    ]
+
+
+def _normalise(output: str) -> str:
+    """
+    The output of a command without what changes from run to run: the
+    date, the server's version, and the line ends of HTTP headers.
+    """
+    output = output.replace("\r\n", "\n")
+    return re.sub(r"^(Date|Server): .*$", r"\1: ...", output, flags=re.MULTILINE)
+
+
+@contextlib.contextmanager
+def flask_run(directory: Path, log: Path) -> Iterator[str]:
+    """
+    Run `flask --app app run --port 0` in *directory* until the block ends;
+    yield the URL it listens on.
+
+    Bounded: it must say where it listens within 30 s, and it is stopped
+    whatever happens.
+    """
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "run", "--port", "0"],
+            cwd=directory,
+            env={**_env(), "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"Running on (http://\S+)", log.read_text())):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield found.group(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+@pytest.mark.slow
+class TestTutorial:
+    def test_tests_pass(self):
+        """
+        The tutorial's test_app.py passes under pytest, as `pytest -q` in the
+        tutorial's directory.
+        """
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=TUTORIAL,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=110,
+        )
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "\n5 passed" in result.stdout
+
+    def test_curl_session(self, tmp_path):
+        """
+        `flask --app app run` serves the tutorial's app, and each `curl`
+        command of the tutorial prints what the page shows.
+        """
+        if shutil.which("curl") is None:  # pragma: no cover -- a machine without curl
+            pytest.skip("curl is not installed")
+        sessions = curl_sessions(DOCS / "tutorial.md")
+
+        printed = []
+        with flask_run(TUTORIAL, tmp_path / "server.log") as url:
+            for command, _ in sessions:
+                result = subprocess.run(  # noqa: S602 -- the page's own commands
+                    command.replace(SHOWN_URL, url),
+                    shell=True,
+                    cwd=tmp_path,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=30,
+                )
+                printed.append(_normalise(result.stdout.replace(url, SHOWN_URL)))
+
+        assert len(sessions) == 7
+        assert printed == [_normalise(output) for _, output in sessions]
