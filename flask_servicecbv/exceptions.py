@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import BadRequest, UnprocessableEntity, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    RequestEntityTooLarge,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = [
     "AsyncServiceError",
+    "BodyTooLargeError",
     "ConfigurationError",
     "ContainerClosedError",
     "FactoryError",
@@ -200,3 +206,18 @@ class OpenAPIError(ServiceCBVError, RuntimeError):
     apispec is not installed, or the docs page is asked for without the
     document.
     """
+
+
+class BodyTooLargeError(ServiceCBVError, RequestEntityTooLarge):
+    """
+    Raised (and answered with ``413``) when a REST view would read a request
+    body larger than the limit: from ``Content-Length`` before reading, or as
+    soon as a chunked body passes it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"The request body is larger than {limit} bytes; send at most "
+            f"{limit} bytes."
+        )

@@ -8,6 +8,7 @@ document is in :mod:`flask_servicecbv.rest.openapi`, which needs apispec.
 
 from __future__ import annotations
 
+from ._parsing import MAX_BODY_SIZE, body_limit, reads_body
 from .declarations import (
     ARGUMENT_NAMES,
     Input,
@@ -18,8 +19,17 @@ from .declarations import (
     reads,
     returns,
 )
-from .errors import PROBLEM_JSON, ErrorSchema, ProblemSchema, error_body, json_errors
-from .etag import check_if_match, etag_of, if_none_match
+from .errors import (
+    MAX_ERRORS,
+    MAX_FIELD_ERRORS,
+    PROBLEM_JSON,
+    ErrorSchema,
+    ProblemSchema,
+    capped_errors,
+    error_body,
+    json_errors,
+)
+from .etag import check_if_match, check_preconditions, etag_of, if_none_match
 from .generics import (
     MAX_ID,
     CollectionView,
@@ -29,6 +39,8 @@ from .generics import (
     InMemoryRepository,
     ItemView,
     ListMixin,
+    ReadOnlyCollectionView,
+    ReadOnlyItemView,
     Repository,
     RetrieveMixin,
     UpdateMixin,
@@ -38,6 +50,9 @@ from .validate import NO_NUL, FullMatch
 
 __all__ = [
     "ARGUMENT_NAMES",
+    "MAX_BODY_SIZE",
+    "MAX_ERRORS",
+    "MAX_FIELD_ERRORS",
     "MAX_ID",
     "MAX_PAGE",
     "NO_NUL",
@@ -59,16 +74,22 @@ __all__ = [
     "Plan",
     "ProblemSchema",
     "QueryInteger",
+    "ReadOnlyCollectionView",
+    "ReadOnlyItemView",
     "Repository",
     "RestMixin",
     "RestView",
     "RetrieveMixin",
     "UpdateMixin",
+    "body_limit",
+    "capped_errors",
     "check_if_match",
+    "check_preconditions",
     "error_body",
     "etag_of",
     "if_none_match",
     "json_errors",
     "reads",
+    "reads_body",
     "returns",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from flask import Blueprint, Flask, current_app, request
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
 __all__ = [
+    "MAX_ERRORS",
+    "MAX_FIELD_ERRORS",
     "PROBLEM_JSON",
     "ErrorSchema",
     "ProblemSchema",
@@ -26,6 +29,19 @@ __all__ = [
 
 #: The media type of RFC 9457 problem details.
 PROBLEM_JSON: Final = "application/problem+json"
+
+#: The most errors (messages of a field or of an item) that a ``422`` lists.
+MAX_ERRORS: Final = 50
+
+#: The most items one field's errors list (the items of a list field, say),
+#: and the most messages of one field or item.
+MAX_FIELD_ERRORS: Final = 10
+
+# The most characters of a field name or a message that a 422 repeats: an
+# unknown field is named by the client, and may be as long as the body.
+_MAX_TEXT: Final = 100
+
+_LEFT_OUT: Final = " Not every error is listed."
 
 # Headers that describe the HTML body Werkzeug would have sent, not ours.
 _BODY_HEADERS: Final = frozenset({"content-type", "content-length"})
@@ -69,21 +85,74 @@ def _message(e: HTTPException) -> str:
     return e.description or ""
 
 
+def _short(text: Any) -> Any:
+    if isinstance(text, str) and len(text) > _MAX_TEXT:
+        return f"{text[: _MAX_TEXT - 1]}\u2026"
+    return text
+
+
+def capped_errors(messages: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """
+    Return validation *messages* cut to what a ``422`` lists, and whether
+    anything was left out.
+
+    The first :data:`MAX_ERRORS` errors in all are kept, at most
+    :data:`MAX_FIELD_ERRORS` items below one field and messages of one field
+    or item, and names and messages are cut to 100 characters: an error body
+    does not grow with the input.
+    """
+    budget = MAX_ERRORS
+    cut = False
+    capped: dict[str, Any] = {}
+    # (messages, their copy, depth): 0 holds locations, 1 their fields, and
+    # deeper levels what is below a field. A stack, not recursion.
+    stack: list[tuple[Mapping[Any, Any], dict[Any, Any], int]] = [(messages, capped, 0)]
+    while stack:
+        source, copy, depth = stack.pop()
+        nested = []
+        for n, (key, value) in enumerate(source.items()):
+            if budget == 0 or (depth >= 2 and n == MAX_FIELD_ERRORS):  # noqa: PLR2004
+                cut = True
+                break
+            if isinstance(value, Mapping):
+                inner: dict[Any, Any] = {}
+                copy[_short(key)] = inner
+                nested.append((value, inner, depth + 1))
+                continue
+            budget -= 1
+            if isinstance(value, list):
+                cut = cut or len(value) > MAX_FIELD_ERRORS
+                copy[_short(key)] = [_short(text) for text in value[:MAX_FIELD_ERRORS]]
+            else:
+                copy[_short(key)] = _short(value)
+        # In order: the first field's errors before the second's.
+        stack.extend(reversed(nested))
+    return capped, cut
+
+
 def error_body(e: HTTPException, *, problem: bool = False) -> dict[str, Any]:
     """
     Return the JSON body for *e*, in the plain shape or as problem details.
 
     In debug mode the body of a ``500`` also names the original exception.
+    The ``errors`` of a ``422`` are cut as :func:`capped_errors` says, and
+    the message then says so.
     """
     code = e.code or 500
     body: dict[str, Any]
+    message = _message(e)
+    errors = None
+    if isinstance(e, RequestValidationError):
+        errors, cut = capped_errors(e.messages)
+        if cut:
+            message += _LEFT_OUT
     if problem:
         body = {"type": "about:blank", "title": e.name, "status": code}
-        body["detail"] = _message(e)
+        body["detail"] = message
     else:
-        body = {"code": code, "status": e.name, "message": _message(e)}
-    if isinstance(e, RequestValidationError):
-        body["errors"] = e.messages
+        body = {"code": code, "status": e.name, "message": message}
+    if errors is not None:
+        body["errors"] = errors
     original = getattr(e, "original_exception", None)
     if original is not None and current_app.debug:
         body["exception"] = f"{type(original).__qualname__}: {original}"

@@ -10,7 +10,9 @@ from werkzeug.exceptions import PreconditionFailed, PreconditionRequired
 if TYPE_CHECKING:
     from flask import Request
 
-__all__ = ["check_if_match", "etag_of", "if_none_match"]
+__all__ = ["check_if_match", "check_preconditions", "etag_of", "if_none_match"]
+
+_SAFE = ("GET", "HEAD")
 
 
 def etag_of(body: bytes) -> str:
@@ -62,3 +64,54 @@ def check_if_match(etag: str | None, request: Request, *, required: bool) -> Non
     if etag is None or not if_match.contains(etag):
         msg = "The resource has changed (If-Match does not match its ETag)."
         raise PreconditionFailed(msg)
+
+
+def check_preconditions(
+    etag: str | None, request: Request, *, required: bool = False
+) -> bool:
+    """
+    Evaluate the request's ``If-Match`` and ``If-None-Match`` against the
+    current entity tag of the resource, *etag* (``None``: no current
+    representation), in the order of RFC 9110, section 13.2.2.
+
+    1. ``If-Match``, with the strong comparison, on every method: no match
+       (or ``*`` with no current representation) is a ``412``; without it, a
+       *required* change (any method but ``GET`` and ``HEAD``) is a ``428``.
+    2. ``If-None-Match``, with the weak comparison: a match (or ``*`` with a
+       current representation) makes a ``GET`` or ``HEAD`` a ``304``, and
+       any other method a ``412``.
+
+    A change calls it before changing the resource, with the current tag;
+    a ``GET`` with the tag of what it would send.
+
+    Returns:
+        Whether the answer is ``304 Not Modified``.
+
+    Raises:
+        werkzeug.exceptions.PreconditionFailed: A precondition fails (412).
+
+        werkzeug.exceptions.PreconditionRequired: *required*, a change, and
+            no ``If-Match`` (428).
+    """
+    environ = request.environ
+    safe = request.method in _SAFE
+    if "HTTP_IF_MATCH" in environ:
+        if etag is None or not request.if_match.contains(etag):
+            msg = "The resource has changed (If-Match does not match its ETag)."
+            raise PreconditionFailed(msg)
+    elif required and not safe:
+        msg = "This request must be conditional; send If-Match with the ETag."
+        raise PreconditionRequired(msg)
+    if (
+        "HTTP_IF_NONE_MATCH" in environ
+        and etag is not None
+        and request.if_none_match.contains_weak(etag)
+    ):
+        if safe:
+            return True
+        msg = (
+            "The resource exists with a tag that If-None-Match names; it was "
+            "not changed."
+        )
+        raise PreconditionFailed(msg)
+    return False

@@ -15,7 +15,7 @@ from werkzeug.routing import BaseConverter
 from flask_servicecbv.exceptions import RestDeclarationError
 
 from .declarations import Input, Output, RestMixin, _Declared
-from .etag import check_if_match, etag_of
+from .etag import check_preconditions, etag_of
 from .pagination import Page, PageMetaSchema, Pagination
 from .response import json_bytes
 
@@ -28,6 +28,8 @@ __all__ = [
     "InMemoryRepository",
     "ItemView",
     "ListMixin",
+    "ReadOnlyCollectionView",
+    "ReadOnlyItemView",
     "Repository",
     "RetrieveMixin",
     "UpdateMixin",
@@ -99,7 +101,12 @@ class Repository(Protocol[ItemT_co]):
         ...
 
     def update(
-        self, item_id: Any, data: Mapping[str, Any], *, partial: bool
+        self,
+        item_id: Any,
+        data: Mapping[str, Any],
+        *,
+        partial: bool,
+        precondition: Callable[[Any], None] | None = None,
     ) -> ItemT_co | None:
         """
         Change an item and return it, or ``None`` when there is none.
@@ -107,11 +114,26 @@ class Repository(Protocol[ItemT_co]):
         With *partial* false, *data* is the item's whole new writable state
         (``PUT``); with *partial* true, only the fields given change
         (``PATCH``).
+
+        With *precondition*, the check and the change are one atomic step:
+        the repository reads the current item while holding a lock that stops
+        any other writer of it (a row lock, a write transaction), calls
+        ``precondition(item)`` with the item as :meth:`get` returns it, and
+        changes it only if that returns; what it raises (``412``) propagates
+        and nothing is written. A missing item returns ``None`` without
+        calling it.
         """
         ...
 
-    def delete(self, item_id: Any) -> bool:
-        """Delete an item; return whether there was one."""
+    def delete(
+        self, item_id: Any, *, precondition: Callable[[Any], None] | None = None
+    ) -> bool:
+        """
+        Delete an item; return whether there was one.
+
+        *precondition* is checked atomically with the deletion, as for
+        :meth:`update`.
+        """
         ...
 
 
@@ -173,21 +195,39 @@ class InMemoryRepository:
             return dict(item)
 
     def update(
-        self, item_id: Any, data: Mapping[str, Any], *, partial: bool
+        self,
+        item_id: Any,
+        data: Mapping[str, Any],
+        *,
+        partial: bool,
+        precondition: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
-        """See :meth:`Repository.update`."""
+        """See :meth:`Repository.update`; the precondition runs under the lock."""
         with self._lock:
             found = self._items.get(item_id)
             if found is None:
                 return None
+            if precondition is not None:
+                precondition(dict(found))
             item = {**found, **data} if partial else {**data, "id": item_id}
             self._items[item_id] = item
             return dict(item)
 
-    def delete(self, item_id: Any) -> bool:
-        """See :meth:`Repository.delete`."""
+    def delete(
+        self,
+        item_id: Any,
+        *,
+        precondition: Callable[[dict[str, Any]], None] | None = None,
+    ) -> bool:
+        """See :meth:`Repository.delete`; the precondition runs under the lock."""
         with self._lock:
-            return self._items.pop(item_id, None) is not None
+            found = self._items.get(item_id)
+            if found is None:
+                return False
+            if precondition is not None:
+                precondition(dict(found))
+            del self._items[item_id]
+            return True
 
 
 # -- the views -------------------------------------------------------------
@@ -268,18 +308,38 @@ class _GenericMixin(RestMixin):
 
     def check_precondition(self, item: Any) -> None:
         """
-        Check ``If-Match`` against the current *item* before changing it.
+        Check ``If-Match`` and ``If-None-Match`` against the current *item*
+        before changing it (RFC 9110, 13.2.2).
+
+        The repository calls it, with the item it holds locked, as the
+        ``precondition`` of its ``update`` or ``delete``.
 
         Raises:
-            werkzeug.exceptions.PreconditionFailed: It does not match (412).
+            werkzeug.exceptions.PreconditionFailed: ``If-Match`` does not
+                match, or ``If-None-Match`` does (``*`` matches any item):
+                412.
 
-            werkzeug.exceptions.PreconditionRequired: It is missing and
-                :attr:`REQUIRE_IF_MATCH` is set (428).
+            werkzeug.exceptions.PreconditionRequired: ``If-Match`` is missing
+                and :attr:`REQUIRE_IF_MATCH` is set (428).
         """
-        if "If-Match" in request.headers:
-            check_if_match(self.representation_etag(item), request, required=True)
-        elif self.REQUIRE_IF_MATCH:
-            check_if_match(None, request, required=True)
+        check_preconditions(
+            self.representation_etag(item), request, required=self.REQUIRE_IF_MATCH
+        )
+
+    def precondition(self) -> Callable[[Any], None] | None:
+        """
+        Return what a change passes the repository as its ``precondition``:
+        :meth:`check_precondition`, or ``None`` for a request that carries no
+        precondition (and need not, see :attr:`REQUIRE_IF_MATCH`).
+        """
+        environ = _cv_request.get().request.environ
+        if (
+            "HTTP_IF_MATCH" in environ
+            or "HTTP_IF_NONE_MATCH" in environ
+            or self.REQUIRE_IF_MATCH
+        ):
+            return self.check_precondition
+        return None
 
     def get_item(self, item_id: Any) -> Any:
         """Return the item or answer ``404``; override to change the lookup."""
@@ -401,17 +461,40 @@ class UpdateMixin(_GenericMixin):
     changes the fields it sends; both honour ``If-Match``.
     """
 
-    def update_item(self, item_id: Any, data: dict[str, Any], *, partial: bool) -> Any:
-        """Change the item; override to change how items are updated."""
-        item = self.repository.update(item_id, data, partial=partial)
+    def update_item(
+        self,
+        item_id: Any,
+        data: dict[str, Any],
+        *,
+        partial: bool,
+        precondition: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """
+        Change the item; override to change how items are updated.
+
+        *precondition*, when given, goes to the repository, which checks it
+        and changes the item in one atomic step.
+        """
+        if precondition is None:
+            item = self.repository.update(item_id, data, partial=partial)
+        else:
+            item = self.repository.update(
+                item_id, data, partial=partial, precondition=precondition
+            )
         if item is None:
             # Deleted since it was read.
             self._no_item(item_id)
         return item
 
     def _update(self, item_id: Any, data: dict[str, Any], *, partial: bool) -> Any:
-        self.check_precondition(self.get_item(item_id))
-        return self.update_item(item_id, data, partial=partial)
+        # The lookup first: an item that get_item hides cannot be changed.
+        self.get_item(item_id)
+        precondition = self.precondition()
+        if precondition is None:
+            return self.update_item(item_id, data, partial=partial)
+        return self.update_item(
+            item_id, data, partial=partial, precondition=precondition
+        )
 
     @_generic(
         lambda cls: (
@@ -437,17 +520,33 @@ class UpdateMixin(_GenericMixin):
 class DeleteMixin(_GenericMixin):
     """``DELETE`` an item: ``204``; honours ``If-Match``."""
 
-    def delete_item(self, item_id: Any) -> None:
-        """Delete the item; override to change how items are deleted."""
-        if not self.repository.delete(item_id):
+    def delete_item(
+        self, item_id: Any, *, precondition: Callable[[Any], None] | None = None
+    ) -> None:
+        """
+        Delete the item; override to change how items are deleted.
+
+        *precondition*, when given, goes to the repository, which checks it
+        and deletes the item in one atomic step.
+        """
+        if precondition is None:
+            deleted = self.repository.delete(item_id)
+        else:
+            deleted = self.repository.delete(item_id, precondition=precondition)
+        if not deleted:
             self._no_item(item_id)
 
     @_generic(lambda _: ([], Output(None, status=204)))
     def delete(self, **kwargs: Any) -> Any:
         """Delete an item."""
         item_id = kwargs[self.LOOKUP]
-        self.check_precondition(self.get_item(item_id))
-        self.delete_item(item_id)
+        # The lookup first: an item that get_item hides cannot be deleted.
+        self.get_item(item_id)
+        precondition = self.precondition()
+        if precondition is None:
+            self.delete_item(item_id)
+        else:
+            self.delete_item(item_id, precondition=precondition)
 
 
 class CollectionView(ListMixin, CreateMixin, MethodView):
@@ -470,6 +569,31 @@ class ItemView(RetrieveMixin, UpdateMixin, DeleteMixin, MethodView):
     .. code-block:: python
 
         class BookmarkItem(ItemView):
+            repository = ServiceAttr(BookmarkRepository)
+            schema = BookmarkSchema
+    """
+
+
+class ReadOnlyCollectionView(ListMixin, MethodView):
+    """
+    ``GET`` a page of items, and nothing else: ``POST`` is a ``405``.
+
+    .. code-block:: python
+
+        class PublicBookmarks(ReadOnlyCollectionView):
+            repository = ServiceAttr(BookmarkRepository)
+            schema = BookmarkSchema
+    """
+
+
+class ReadOnlyItemView(RetrieveMixin, MethodView):
+    """
+    ``GET`` one item, by the URL variable named in :attr:`LOOKUP`, and
+    nothing else: ``PUT``, ``PATCH`` and ``DELETE`` are ``405``.
+
+    .. code-block:: python
+
+        class PublicBookmark(ReadOnlyItemView):
             repository = ServiceAttr(BookmarkRepository)
             schema = BookmarkSchema
     """

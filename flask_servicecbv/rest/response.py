@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from flask_servicecbv.exceptions import RestDeclarationError
 
-from .etag import etag_of, if_none_match
+from .etag import check_preconditions, etag_of
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .declarations import Output
 
 __all__ = ["Responder", "json_bytes"]
+
+# The methods whose preconditions a response checks (against its own tag).
+_SAFE: Final = ("GET", "HEAD")
 
 # The headers that a 304 repeats from the 200 it stands for, besides ETag.
 _NOT_MODIFIED_HEADERS: Final = frozenset(
@@ -76,9 +79,16 @@ class Responder:
             )
             if self.etag:
                 tag = etag_of(body)
-                # Preconditions only apply to a success (RFC 9110, 13.2.1).
-                if 200 <= response.status_code < 300 and if_none_match(  # noqa: PLR2004
-                    tag, _cv_request.get().request
+                req = _cv_request.get().request
+                environ = req.environ
+                if (
+                    # Preconditions only apply to a success (RFC 9110,
+                    # 13.2.1); a change checks them itself, before it is
+                    # made, against the tag it changes.
+                    ("HTTP_IF_MATCH" in environ or "HTTP_IF_NONE_MATCH" in environ)
+                    and req.method in _SAFE
+                    and 200 <= response.status_code < 300  # noqa: PLR2004
+                    and check_preconditions(tag, req)
                 ):
                     return _not_modified(app, tag, headers)
                 response.headers["ETag"] = f'"{tag}"'
