@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 from flask.views import MethodView, http_method_funcs
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, NotFound, default_exceptions
 
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 from flask_servicecbv.views import ServiceMixin, _closing_async
@@ -22,13 +22,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARGUMENT_NAMES",
+    "STATUS_NAMES",
+    "DeclaredError",
+    "ErrorResponse",
     "Input",
     "Output",
     "Plan",
     "RestMixin",
     "RestView",
+    "doc",
     "reads",
     "returns",
+    "status_name",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,6 +66,69 @@ DEFAULT_UNKNOWN: Final[Mapping[str, Unknown]] = {
 }
 
 _UNKNOWNS: Final = frozenset({RAISE, EXCLUDE, INCLUDE})
+
+#: The names of the HTTP statuses, as RFC 9110 and its companions give them:
+#: fixed here, so that what the API description derives from them does not
+#: change with the Python version (``http.HTTPStatus`` renamed 422 in 3.13).
+STATUS_NAMES: Final[Mapping[int, str]] = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    203: "Non-Authoritative Information",
+    204: "No Content",
+    205: "Reset Content",
+    206: "Partial Content",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    423: "Locked",
+    424: "Failed Dependency",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    511: "Network Authentication Required",
+}
+
+
+def status_name(status: int) -> str:
+    """Return the name of *status* from :data:`STATUS_NAMES`, or ``"Status N"``."""
+    return STATUS_NAMES.get(status, f"Status {status}")
+
 
 _SchemaArg = type[Schema] | Schema
 
@@ -130,6 +198,10 @@ class Output:
 
         etag: Whether the response carries an ``ETag`` computed from its body,
             and a matching ``If-None-Match`` is answered with ``304``.
+
+        errors: The error statuses the method answers with besides the
+            ones the plan implies, status to description, for the API
+            description.
     """
 
     schema: Schema | None
@@ -137,6 +209,43 @@ class Output:
     headers: Mapping[str, str] = field(default_factory=dict)
     description: str | None = None
     etag: bool = False
+    errors: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    """
+    The answer to a domain exception, as a value of :attr:`RestMixin.ERRORS`.
+
+    Args:
+        status: The error status, from 400 to 599.
+
+        description: The message of the JSON error body, and the response's
+            description in the API description; by default the first
+            paragraph of the exception class's own docstring, else the
+            status's name. Never the exception's text, which may hold
+            internals.
+
+        methods: The HTTP methods (lower case) whose calls it answers; by
+            default every method of the class.
+    """
+
+    status: int
+    description: str | None = None
+    methods: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class DeclaredError:
+    """
+    One error response that a plan documents: from :attr:`RestMixin.ERRORS`
+    (then *exception* is set, and the request path answers it) or from
+    ``returns(errors=...)``.
+    """
+
+    status: int
+    description: str
+    exception: type[BaseException] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +260,10 @@ class Plan:
     inputs: tuple[Input, ...]
     output: Output | None
     method: str
+    #: The error responses declared for it, in declaration order.
+    errors: tuple[DeclaredError, ...] = ()
+    #: What :func:`doc` and :attr:`RestMixin.OPENAPI` add to the operation.
+    doc: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +275,8 @@ class _Declared:
     func: Callable[..., Any]
     inputs: list[Input] = field(default_factory=list)
     output: Output | None = None
+    # What doc() adds to the operation.
+    doc: dict[str, Any] = field(default_factory=dict)
     # For generic views: declarations that depend on the class (its schema).
     dynamic: Callable[[type], tuple[list[Input], Output | None]] | None = None
 
@@ -287,6 +402,7 @@ def returns(
     headers: Mapping[str, str] | None = None,
     description: str | None = None,
     etag: bool = False,
+    errors: Mapping[int, str] | None = None,
 ) -> Callable[[F], F]:
     """
     Declare what a method returns: its data is dumped with *schema*.
@@ -312,9 +428,15 @@ def returns(
         etag: Send an ``ETag`` computed from the body, and answer a matching
             ``If-None-Match`` with ``304 Not Modified``.
 
+        errors: The error statuses the method itself answers with (with
+            :func:`flask.abort`, say), status to description, for the API
+            description: ``{409: "No copies are left."}``.
+            To answer a domain exception, map it in :attr:`RestMixin.ERRORS`.
+
     Raises:
-        RestDeclarationError: The schema is not a marshmallow schema, or the
-            status is not a success or redirection code.
+        RestDeclarationError: The schema is not a marshmallow schema, the
+            status is not a success or redirection code, or an error status
+            is not from 400 to 599.
     """
     if not 200 <= status < 400:  # noqa: PLR2004
         msg = (
@@ -322,16 +444,148 @@ def returns(
             "errors by raising them."
         )
         raise RestDeclarationError(msg)
+    declared_errors = dict(errors or {})
+    for code in declared_errors:
+        _check_error_status(code, f"returns(errors={{{code!r}: ...}})")
     dumped = (
         None if schema is None else _schema(schema, f"returns({schema!r})", many=many)
     )
-    out = Output(dumped, status, dict(headers or {}), description, etag)
+    out = Output(
+        dumped, status, dict(headers or {}), description, etag, declared_errors
+    )
 
     def decorate(target: F) -> F:
         if isinstance(target, type):
             return declare_class(target, _Declared(_class_level, output=out))
         declared = _declared(target)
         declared.output = out
+        return declared  # type: ignore[return-value]
+
+    return decorate
+
+
+def _check_error_status(status: object, where: str) -> int:
+    if type(status) is not int or not 400 <= status < 600:  # noqa: PLR2004
+        msg = f"{where}: {status!r} is not an error status; use one from 400 to 599."
+        raise RestDeclarationError(msg)
+    return status
+
+
+#: The keys that :func:`doc` and :attr:`RestMixin.OPENAPI` may set on an
+#: operation, besides ``x-`` extensions.
+OPERATION_KEYS: Final = frozenset(
+    {
+        "summary",
+        "description",
+        "tags",
+        "deprecated",
+        "operationId",
+        "responses",
+        "externalDocs",
+        "security",
+    }
+)
+
+
+def _check_doc(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check the keys of an operation hook, and normalise its responses."""
+    checked: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in OPERATION_KEYS and not str(key).startswith("x-"):
+            msg = (
+                f"{where}: {key!r} is not an operation field that can be set; "
+                f"use one of {', '.join(sorted(OPERATION_KEYS))}, or an x- "
+                "extension."
+            )
+            raise RestDeclarationError(msg)
+        checked[key] = (
+            {
+                str(code): _check_response(code, response, where)
+                for code, response in item.items()
+            }
+            if key == "responses"
+            else item
+        )
+    return checked
+
+
+def _check_response(code: object, response: object, where: str) -> Any:
+    if isinstance(response, str):
+        # A description alone stands for an error with the JSON error body.
+        number = int(code) if isinstance(code, str) and code.isdigit() else code
+        _check_error_status(number, f"{where}, responses")
+        return response
+    if isinstance(response, Mapping):
+        return dict(response)
+    msg = (
+        f"{where}: the response for {code!r} is {response!r}; give a "
+        "description or an OpenAPI response object (a dict)."
+    )
+    raise RestDeclarationError(msg)
+
+
+def doc(
+    *,
+    summary: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    deprecated: bool | None = None,
+    operation_id: str | None = None,
+    responses: Mapping[int | str, str | Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]:
+    """
+    Add to, or change, the API description of a method's operation.
+
+    What is given replaces what the plan would say; *responses* are added to
+    the plan's (or replace the one of the same status).
+    For the methods of a generic view, set :attr:`RestMixin.OPENAPI` on the
+    class instead.
+
+    Args:
+        summary: The operation's summary, instead of the docstring's.
+
+        description: Its description, instead of the docstring's.
+
+        tags: Its tags, instead of the blueprint's name.
+
+        deprecated: Mark it deprecated.
+
+        operation_id: Its ``operationId``, instead of ``endpoint.method``.
+
+        responses: More responses, status to a description (an error with
+            the JSON error body) or to an OpenAPI response object.
+
+        extra: Other operation fields: ``externalDocs``, ``security``, or
+            ``x-`` extensions.
+
+    Raises:
+        RestDeclarationError: It decorates a class, a key of *extra* is not
+            an operation field that can be set, or a response's status is
+            not a number from 400 to 599 (or a success or redirection).
+    """
+    given: dict[str, Any] = {
+        "summary": summary,
+        "description": description,
+        "tags": None if tags is None else list(tags),
+        "deprecated": deprecated,
+        "operationId": operation_id,
+        "responses": None if responses is None else dict(responses),
+    }
+    hook = _check_doc(
+        {**{k: v for k, v in given.items() if v is not None}, **(extra or {})},
+        "doc()",
+    )
+
+    def decorate(target: F) -> F:
+        if isinstance(target, type):
+            msg = (
+                f"@doc decorates methods, not the class {target.__qualname__}; "
+                "set OPENAPI on the class."
+            )
+            raise RestDeclarationError(msg)
+        declared = _declared(target)
+        declared.doc.update(hook)
         return declared  # type: ignore[return-value]
 
     return decorate
@@ -374,6 +628,21 @@ class RestMixin(ServiceMixin):
     #: subclass may set some locations and keep the others' defaults.
     UNKNOWN: ClassVar[Mapping[str, Unknown]] = DEFAULT_UNKNOWN
 
+    #: Domain exceptions the methods may raise, and the error each is
+    #: answered with, in the JSON error shape: a status, or an
+    #: :class:`ErrorResponse`. The API description documents them.
+    #: Merges along the MRO; the most specific class of a raised exception
+    #: decides. ``{NoCopiesLeft: 409}``.
+    ERRORS: ClassVar[Mapping[type[BaseException], int | ErrorResponse]] = {}
+
+    #: What to add to, or change in, the API description of the class's
+    #: operations: the keys of :func:`doc` in OpenAPI's spelling
+    #: (``summary``, ``description``, ``tags``, ``deprecated``,
+    #: ``operationId``, ``responses``, ``externalDocs``, ``security``,
+    #: ``x-`` extensions) for every method, and under a method's name
+    #: (``"post": {...}``) for that method. Merges along the MRO.
+    OPENAPI: ClassVar[Mapping[str, Any]] = {}
+
     #: The plans, by lower-case HTTP method name, computed at class creation.
     rest_plans: ClassVar[Mapping[str, Plan]] = {}
 
@@ -398,6 +667,8 @@ class RestMixin(ServiceMixin):
             setattr(cls, name, value.func)
         setattr(cls, _OWN, own)
         _check_unknown(cls)
+        _check_errors(cls)
+        _check_openapi(cls)
         _compile(cls)
         super().__init_subclass__(**kwargs)
 
@@ -416,6 +687,88 @@ def _check_unknown(cls: type[RestMixin]) -> None:
                 "marshmallow's RAISE, EXCLUDE or INCLUDE."
             )
             raise RestDeclarationError(msg)
+
+
+def _check_errors(cls: type[RestMixin]) -> None:
+    where = f"{cls.__qualname__}.ERRORS"
+    for exception, answer in cls.__dict__.get("ERRORS", {}).items():
+        if not (isinstance(exception, type) and issubclass(exception, BaseException)):
+            msg = f"{where}: {exception!r} is not an exception class; map classes."
+            raise RestDeclarationError(msg)
+        status = answer.status if isinstance(answer, ErrorResponse) else answer
+        _check_error_status(status, f"{where}[{exception.__qualname__}]")
+        methods = answer.methods if isinstance(answer, ErrorResponse) else None
+        if methods is not None and not methods <= http_method_funcs:
+            msg = (
+                f"{where}[{exception.__qualname__}]: methods "
+                f"{sorted(methods)!r} are not all HTTP methods; name them in "
+                "lower case: get, post, put, patch, delete."
+            )
+            raise RestDeclarationError(msg)
+
+
+def _check_openapi(cls: type[RestMixin]) -> None:
+    own = cls.__dict__.get("OPENAPI")
+    if own is None:
+        return
+    where = f"{cls.__qualname__}.OPENAPI"
+    checked = _check_doc(
+        {k: v for k, v in own.items() if k not in http_method_funcs}, where
+    )
+    for method in http_method_funcs & own.keys():
+        checked[method] = _check_doc(own[method], f"{where}[{method!r}]")
+    # Kept checked and normalised, for the plans of this class and subclasses.
+    setattr(cls, "_servicecbv_openapi", checked)  # noqa: B010
+
+
+def _summary(doc: str | None) -> str | None:
+    """The first paragraph of a docstring, on one line."""
+    text = inspect.cleandoc(doc or "")
+    first = " ".join(text.split("\n\n", 1)[0].split())
+    return first or None
+
+
+def _errors_for(
+    cls: type[RestMixin], method: str, output: Output | None
+) -> tuple[DeclaredError, ...]:
+    merged: dict[type[BaseException], int | ErrorResponse] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(klass.__dict__.get("ERRORS", {}))
+    errors = []
+    for exception, answer in merged.items():
+        spec = answer if isinstance(answer, ErrorResponse) else ErrorResponse(answer)
+        if spec.methods is not None and method not in spec.methods:
+            continue
+        description = (
+            spec.description
+            or _summary(exception.__dict__.get("__doc__"))
+            or status_name(spec.status)
+        )
+        errors.append(DeclaredError(spec.status, description, exception))
+    if output is not None:
+        errors += [DeclaredError(s, text) for s, text in output.errors.items()]
+    return tuple(errors)
+
+
+def _doc_for(
+    cls: type[RestMixin], method: str, declared: _Declared | None
+) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+
+    def merge(hook: Mapping[str, Any]) -> None:
+        for key, value in hook.items():
+            if key == "responses":
+                merged["responses"] = {**merged.get("responses", {}), **value}
+            elif key not in http_method_funcs:
+                merged[key] = value
+
+    for klass in reversed(cls.__mro__):
+        hook = klass.__dict__.get("_servicecbv_openapi", {})
+        merge(hook)
+        merge(hook.get(method, {}))
+    if declared is not None:
+        merge(declared.doc)
+    return merged
 
 
 def _unknown_for(cls: type[RestMixin], inp: Input) -> Unknown:
@@ -468,11 +821,17 @@ def _compile(cls: type[RestMixin]) -> None:  # noqa: C901, PLR0912 -- one pass, 
                 inputs = list(cls_decl.inputs)
             if output is None:
                 output = cls_decl.output
-        if not inputs and output is None:
+        errors = _errors_for(cls, name, output)
+        hook = _doc_for(cls, name, declared)
+        unset = (
+            declared is not None
+            and declared.dynamic is not None
+            and not inputs
+            and output is None
+        )
+        if unset or (not inputs and output is None and not errors and not hook):
             if declared is not None:
-                setattr(
-                    cls, name, func if declared.dynamic is None else _unset(cls, name)
-                )
+                setattr(cls, name, _unset(cls, name) if unset else func)
             continue
         _check_inputs(cls, name, inputs)
         if declared is None:
@@ -480,7 +839,7 @@ def _compile(cls: type[RestMixin]) -> None:  # noqa: C901, PLR0912 -- one pass, 
             # since its handler replaces it, for the class's next compile (a
             # second class decorator) and for its subclasses.
             cls.__dict__[_OWN][name] = _Declared(func)
-        plan = Plan(tuple(inputs), output, name)
+        plan = Plan(tuple(inputs), output, name, errors, hook)
         plans[name] = plan
         handler = _handler(cls, func, plan)
         if inspect.iscoroutinefunction(handler):
@@ -548,13 +907,12 @@ def _handler(  # noqa: C901 -- specialised per shape
             raise RequestValidationError(failed)
         return kwargs
 
-    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return func(self, *args, **prepare(kwargs))
+    run = _caller(func, prepare, plan.errors)
 
     if inspect.iscoroutinefunction(func):
 
         async def handler_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            result = await func(self, *args, **prepare(kwargs))
+            result = await run(self, *args, **kwargs)
             return result if respond is None else respond(result)
 
         handler: Callable[..., Any] = handler_async
@@ -574,6 +932,77 @@ def _handler(  # noqa: C901 -- specialised per shape
     handler.__servicecbv_plan__ = plan  # type: ignore[attr-defined]
     handler.__servicecbv_generated__ = True  # type: ignore[attr-defined]
     return handler
+
+
+_Answer = Callable[[BaseException], HTTPException]
+
+
+def _caller(
+    func: Callable[..., Any],
+    prepare: Callable[[dict[str, Any]], dict[str, Any]],
+    errors: tuple[DeclaredError, ...],
+) -> Callable[..., Any]:
+    """Call *func* with the prepared inputs, answering its declared exceptions."""
+    answered = _answering(errors)
+    is_async = inspect.iscoroutinefunction(func)
+    if answered is None:
+        if is_async:
+
+            async def call_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+                return await func(self, *args, **prepare(kwargs))
+
+            return call_async
+
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return func(self, *args, **prepare(kwargs))
+
+        return call
+    caught, answer = answered
+    # A try costs nothing until something is raised.
+    if is_async:
+
+        async def answer_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            kwargs = prepare(kwargs)
+            try:
+                return await func(self, *args, **kwargs)
+            except caught as e:
+                raise answer(e) from e
+
+        return answer_async
+
+    def answer_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs = prepare(kwargs)
+        try:
+            return func(self, *args, **kwargs)
+        except caught as e:
+            raise answer(e) from e
+
+    return answer_sync
+
+
+def _answering(
+    errors: tuple[DeclaredError, ...],
+) -> tuple[tuple[type[BaseException], ...], _Answer] | None:
+    """The exceptions a plan answers, and what turns one into its HTTP error."""
+    table: dict[type[BaseException], DeclaredError] = {}
+    for error in errors:
+        if error.exception is not None:
+            table[error.exception] = error
+    if not table:
+        return None
+
+    def answer(e: BaseException) -> HTTPException:
+        # The most specific class that is mapped decides.
+        error = next(table[k] for k in type(e).__mro__ if k in table)
+        http_error = default_exceptions.get(error.status, HTTPException)
+        # The declared text, never str(e): it may hold internals.
+        http = http_error(error.description)
+        http.code = error.status
+        # Named in the error body in debug mode only (errors.error_body).
+        http.original_exception = e  # type: ignore[attr-defined]
+        return http
+
+    return tuple(table), answer
 
 
 def _unset(cls: type, name: str) -> Callable[..., Any]:
