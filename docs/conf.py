@@ -48,7 +48,7 @@ exclude_patterns = [
 ]
 
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence", "substitution"]
+myst_enable_extensions = ["colon_fence", "deflist", "substitution"]
 myst_substitutions = {
     "repository": f"[the repository]({REPOSITORY_URL})",
     "pypi": f"[the package index]({PYPI_URL})",
@@ -119,11 +119,9 @@ nitpick_ignore_regex = [
         "py:class",
         r"marshmallow\.\w+\._\w+|collections\.abc\.Mapping\[str",
     ),
-    # Names that the REST layer's docstrings give relative to their own
-    # modules, which rest-api.md documents under flask_servicecbv.rest.
-    ("py:data", r"MAX_ID|ARGUMENT_NAMES"),
+    # ItemView's docstring names the URL variable attribute relative to the
+    # class; rest-api.md documents it once, under RetrieveMixin.
     ("py:attr", r"LOOKUP"),
-    ("py:meth", r"fields"),
     # The HTTP errors inherit Werkzeug's HTTPException signature, which names
     # type aliases that Werkzeug's docs do not document (and, in Werkzeug
     # 3.0, an unqualified Response).
