@@ -2,28 +2,71 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from flask import current_app
+from flask import Flask, current_app
 
-from .extension import get_pings
+from ._container import Container, ServicePing
+from ._context import _G_KEY, _current_app, _current_container, _registry_of
 from .views import ServiceView, _aclose_current
 
 if TYPE_CHECKING:
-    from ._container import ServicePing
+    from ._registry import RegisteredService, Registry
 
 __all__ = ["HealthView"]
 
 log = logging.getLogger("flask_servicecbv")
 
-# The threads of sync pings that have not finished yet, by registration: a
-# ping that hangs keeps its entry, so that later checks report it as timed
-# out instead of starting one more thread that would hang too.
-_running: dict[object, threading.Thread] = {}
-_running_lock = threading.Lock()
+
+class _Flight:
+    """
+    One sync ping under way in a thread of its own, whose outcome every
+    check that arrives while it is young shares.
+    """
+
+    __slots__ = ("done", "outcome", "started")
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        # Set once the ping has returned or raised, before its cleanup runs.
+        self.done = threading.Event()
+        self.outcome: BaseException | None = None
+
+
+# The sync pings under way, by app, registration and lookup chain: a check
+# that arrives while one is younger than its timeout waits for that one's
+# outcome instead of starting another, and a ping that hangs keeps its entry
+# (and its thread) until it ends, so that the threads stay bounded.
+_flights: dict[
+    tuple[Flask, RegisteredService, tuple[str | None, ...]], list[_Flight]
+] = {}
+_flights_lock = threading.Lock()
+
+
+class _Check:
+    """
+    What the sync pings of one health check share: where they run and how
+    long and how many of them may run.
+    """
+
+    __slots__ = ("app", "chain", "max_threads", "registry", "timed_out", "timeout")
+
+    def __init__(
+        self,
+        app: Flask,
+        chain: tuple[str | None, ...],
+        timeout: float | None,
+        max_threads: int,
+    ) -> None:
+        self.app = app
+        self.registry: Registry = _registry_of(app)
+        self.chain = chain
+        self.timeout = timeout
+        self.max_threads = max_threads
+        self.timed_out: set[str] = set()
 
 
 class HealthView(ServiceView):
@@ -34,6 +77,7 @@ class HealthView(ServiceView):
     ``503 {"status": "failing", "failing": [names], "services": {...}}`` when
     one fails or times out; ``services`` says ``"failing"`` or ``"timeout"``
     for each of those.
+    A service's name is the ``name=`` it was registered with, else its key's.
     The exception text of a failing ping is only included (under ``"errors"``)
     when the app is in debug mode; it is always logged.
 
@@ -46,26 +90,43 @@ class HealthView(ServiceView):
 
     #: How many seconds each ping may take before its service is reported as
     #: ``"timeout"``; ``None`` waits as long as the ping takes.
-    #: A sync ping runs in a daemon thread of its own (with the request's
-    #: context), which is left running when it times out; until it ends,
-    #: later checks report the service as timed out without pinging it again.
+    #: A sync ping runs in a daemon thread of its own, in an app context of
+    #: its own (its own container, no request), so that it shares no
+    #: connection and no ``after_this_request`` hook with the request; the
+    #: thread is left running when it times out.
+    #: Checks that arrive while a ping of the same service is under way, and
+    #: younger than their timeout, wait for that ping's outcome instead of
+    #: starting another.
     #: An async ping is cancelled when it times out.
     PING_TIMEOUT: ClassVar[float | None] = 5.0
+
+    #: How many threads the sync pings of one service may have at once, the
+    #: ones that timed out and have not ended yet included.
+    #: When that many have timed out and still run, checks report the service
+    #: as ``"timeout"`` at once, without starting another.
+    MAX_PING_THREADS: ClassVar[int] = 2
 
     def get(self) -> tuple[dict[str, Any], int]:
         """
         Run the pings and report.
         """
-        pings = get_pings()
-        timeout = self.PING_TIMEOUT
+        cont = _current_container()
+        pings = cont.get_pings()
+        check = _Check(
+            # The app, not the proxy, goes to the ping threads.
+            _current_app(),
+            cont.chain,
+            self.PING_TIMEOUT,
+            self.MAX_PING_THREADS,
+        )
         errors: dict[str, str]
-        timed_out: set[str] = set()
         if any(ping.is_async for ping in pings):
             # One event loop for all the pings, and the container closed in it:
             # the sync teardown after this view cannot run async cleanups.
-            errors = current_app.ensure_sync(_arun_pings)(pings, timeout, timed_out)
+            errors = current_app.ensure_sync(_arun_pings)(pings, check)
         else:
-            errors = _run_pings(pings, timeout, timed_out)
+            errors = _run_pings(pings, check)
+        timed_out = check.timed_out
         services = {
             ping.name: "timeout"
             if ping.name in timed_out
@@ -97,60 +158,44 @@ def _timed_out(ping: ServicePing, timeout: float | None, timed_out: set[str]) ->
     return f"TimeoutError: no answer within {timeout} s"
 
 
-def _still_running(ping: ServicePing, timed_out: set[str]) -> str:
+def _still_running(ping: ServicePing, count: int, timed_out: set[str]) -> str:
     log.warning(
-        "Ping of %s is still running from an earlier check; not started again.",
+        "%s earlier pings of %s are still running; not started again.",
+        count,
         ping.name,
     )
     timed_out.add(ping.name)
-    return "TimeoutError: an earlier ping is still running"
+    return "TimeoutError: earlier pings are still running"
 
 
-def _run_pings(
-    pings: list[ServicePing], timeout: float | None, timed_out: set[str]
-) -> dict[str, str]:
+def _run_pings(pings: list[ServicePing], check: _Check) -> dict[str, str]:
     errors: dict[str, str] = {}
     for ping in pings:
-        error = _run_sync_ping(ping, timeout, timed_out)
+        error = _run_sync_ping(ping, check)
         if error is not None:
             errors[ping.name] = error
     return errors
 
 
-def _run_sync_ping(
-    ping: ServicePing, timeout: float | None, timed_out: set[str]
-) -> str | None:
+def _run_sync_ping(ping: ServicePing, check: _Check) -> str | None:
     """
-    Run a sync ping, inline without a timeout, else in a thread of its own;
-    return its error text, or None when it passed.
+    Run a sync ping, inline without a timeout, else in a thread of its own
+    (or wait for the one under way); return its error text, or None when it
+    passed.
     """
+    timeout = check.timeout
     if timeout is None:
         try:
             ping.ping()
         except Exception as e:  # noqa: BLE001 -- every ping runs, whatever fails
             return _failed(ping, e)
         return None
-    registration = ping._svc  # noqa: SLF001 -- our own class
-    outcome: list[BaseException | None] = []
-    with _running_lock:
-        if registration in _running:
-            return _still_running(ping, timed_out)
-        # The copied context holds the request's app and request contexts,
-        # so the ping sees the same container, chain and current_app.
-        thread = threading.Thread(
-            target=contextvars.copy_context().run,
-            args=(_ping_in_thread, ping, registration, outcome),
-            name=f"flask_servicecbv ping {ping.name}",
-            daemon=True,
-        )
-        # Started under the lock, so that the thread, which removes its entry
-        # when it ends, finds it; and no entry is left when it cannot start.
-        thread.start()
-        _running[registration] = thread
-    thread.join(timeout)
-    if not outcome:
-        return _timed_out(ping, timeout, timed_out)
-    (error,) = outcome
+    flight = _flight_for(ping, check, timeout)
+    if isinstance(flight, str):
+        return flight
+    if not flight.done.wait(timeout):
+        return _timed_out(ping, timeout, check.timed_out)
+    error = flight.outcome
     if error is None:
         return None
     if isinstance(error, Exception):
@@ -159,30 +204,81 @@ def _run_sync_ping(
     raise error
 
 
+def _flight_for(ping: ServicePing, check: _Check, timeout: float) -> _Flight | str:
+    """
+    Return the ping under way for *ping* that is younger than *timeout*, else
+    start one; or, when too many are under way, the error text that says so.
+    """
+    svc = ping._svc  # noqa: SLF001 -- our own class
+    key = (check.app, svc, check.chain)
+    with _flights_lock:
+        flights = _flights.setdefault(key, [])
+        now = time.monotonic()
+        for flight in flights:
+            if now - flight.started < timeout:
+                return flight
+        if len(flights) >= check.max_threads:
+            return _still_running(ping, len(flights), check.timed_out)
+        flight = _Flight()
+        thread = threading.Thread(
+            target=_ping_in_thread,
+            args=(check, svc, key, flight),
+            name=f"flask_servicecbv ping {ping.name}",
+            daemon=True,
+        )
+        # Started under the lock, so that the thread, which removes its entry
+        # when it ends, finds it; and no entry is left when it cannot start.
+        thread.start()
+        flights.append(flight)
+    return flight
+
+
 def _ping_in_thread(
-    ping: ServicePing, registration: object, outcome: list[BaseException | None]
+    check: _Check,
+    svc: RegisteredService,
+    key: tuple[Flask, RegisteredService, tuple[str | None, ...]],
+    flight: _Flight,
 ) -> None:
+    # An app context of its own, with a container of its own searching the
+    # request's chain: the ping makes its own instance of the service (its
+    # own connection) and registers no hook on the request, and its cleanups
+    # run here, at this context's teardown, so that none can block the
+    # request's thread.
+    app = check.app
     try:
-        ping.ping()
-    except BaseException as e:  # noqa: BLE001 -- handed to the request's thread
-        outcome.append(e)
-    else:
-        outcome.append(None)
+        with app.app_context() as ctx:
+            cont = Container(check.registry, check.chain, None, app.blueprints)
+            ctx.g.__dict__[_G_KEY] = cont
+            try:
+                ServicePing(cont, svc, None).ping()
+            except BaseException as e:  # noqa: BLE001 -- handed to the checks
+                flight.outcome = e
+            # The outcome is known: the checks waiting for it need not wait
+            # for the cleanups too.
+            flight.done.set()
+    except Exception as e:
+        if flight.done.is_set():
+            log.exception("Ending the app context of the ping of %s failed.", svc.name)
+        else:
+            # The app context could not even be pushed: that is the outcome.
+            flight.outcome = e
     finally:
-        with _running_lock:
-            del _running[registration]
+        with _flights_lock:
+            flights = _flights[key]
+            flights.remove(flight)
+            if not flights:
+                del _flights[key]
+        flight.done.set()
 
 
-async def _arun_pings(
-    pings: list[ServicePing], timeout: float | None, timed_out: set[str]
-) -> dict[str, str]:
+async def _arun_pings(pings: list[ServicePing], check: _Check) -> dict[str, str]:
     errors: dict[str, str] = {}
     try:
         for ping in pings:
             if ping.is_async:
-                error = await _run_async_ping(ping, timeout, timed_out)
+                error = await _run_async_ping(ping, check.timeout, check.timed_out)
             else:
-                error = _run_sync_ping(ping, timeout, timed_out)
+                error = _run_sync_ping(ping, check)
             if error is not None:
                 errors[ping.name] = error
     finally:

@@ -9,13 +9,21 @@ import time
 from unittest.mock import Mock
 
 import pytest
-from flask import Blueprint, Flask, current_app, request
+from flask import (
+    Blueprint,
+    Flask,
+    after_this_request,
+    appcontext_pushed,
+    current_app,
+    has_request_context,
+)
 
 from flask_servicecbv import (
     APP_SERVICES,
     HealthView,
     Service,
     get,
+    health,
     init_app,
     register_factory,
     register_value,
@@ -315,16 +323,35 @@ def _release():
     release = threading.Event()
     yield release
     release.set()
-    for thread in threading.enumerate():
-        if thread.name.startswith("flask_servicecbv ping "):
-            thread.join(timeout=5)
-            assert not thread.is_alive()
+    for thread in ping_threads():
+        thread.join(timeout=5)
+        assert not thread.is_alive()
 
 
 class QuickHealth(HealthView):
     """A HealthView with a short timeout, so that the tests are fast."""
 
     PING_TIMEOUT = 0.2
+
+
+@pytest.fixture(autouse=True)
+def _restore_quick_health():
+    """
+    Tests may change QuickHealth's MAX_PING_THREADS; give it back.
+    """
+    yield
+    QuickHealth.MAX_PING_THREADS = HealthView.MAX_PING_THREADS
+
+
+def ping_threads() -> list[threading.Thread]:
+    """
+    The threads of sync pings that are running.
+    """
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread.name.startswith("flask_servicecbv ping ")
+    ]
 
 
 class TestPingTimeout:
@@ -391,14 +418,18 @@ class TestPingTimeout:
             "test_health.Database": "TimeoutError: no answer within 0.2 s"
         }
 
-    def test_hung_ping_not_started_again(self, hang_app, db, release, caplog):
+    @pytest.mark.parametrize("max_threads", [1, 2])
+    def test_hung_pings_bounded(self, hang_app, db, release, caplog, max_threads):
         """
-        While a timed-out ping still runs, later checks report its service as
-        timed out at once, without a second thread; once it ends, the next
-        check pings again.
+        A check that finds no ping of the service younger than its timeout
+        starts one, up to MAX_PING_THREADS threads per service; past that,
+        while they all hang, checks report "timeout" at once without a new
+        thread; once one ends, the next check pings again.
         """
+        QuickHealth.MAX_PING_THREADS = max_threads
         client = hang_app.test_client()
-        client.get("/health")
+        for _ in range(max_threads):
+            client.get("/health")
         caplog.clear()
 
         with caplog.at_level(logging.WARNING, logger="flask_servicecbv"):
@@ -410,20 +441,19 @@ class TestPingTimeout:
             "timeout"
         ] * 5
         assert elapsed < 0.2
-        assert db.ping.call_count == 1
+        assert db.ping.call_count == max_threads
+        assert [t.name for t in ping_threads()].count(
+            "flask_servicecbv ping test_health.Database"
+        ) == max_threads
         assert caplog.records[0].getMessage() == (
-            "Ping of test_health.Database is still running from an earlier "
-            "check; not started again."
+            f"{max_threads} earlier pings of test_health.Database are still "
+            "running; not started again."
         )
         release.set()
-        (thread,) = (
-            t
-            for t in threading.enumerate()
-            if t.name == "flask_servicecbv ping test_health.Database"
-        )
-        thread.join(timeout=5)
+        for thread in ping_threads():
+            thread.join(timeout=5)
         response = client.get("/health")
-        assert (response.status_code, db.ping.call_count) == (200, 2)
+        assert (response.status_code, db.ping.call_count) == (200, max_threads + 1)
 
     def test_hung_ping_debug_error(self, hang_app):
         """
@@ -431,36 +461,58 @@ class TestPingTimeout:
         """
         hang_app.debug = True
         client = hang_app.test_client()
-        client.get("/health")
+        for _ in range(QuickHealth.MAX_PING_THREADS):
+            client.get("/health")
 
         response = client.get("/health")
 
         assert response.json["errors"] == {
-            "test_health.Database": "TimeoutError: an earlier ping is still running"
+            "test_health.Database": "TimeoutError: earlier pings are still running"
         }
 
-    def test_ping_in_request_context(self, app):
+    def test_ping_in_own_app_context(self, app):
         """
-        A sync ping runs in a thread of its own, which sees the request's app
-        context, request and container.
+        A sync ping runs in a thread of its own, in an app context of its own:
+        the same app, no request, its own container (so its own instance of
+        the service, not the request's), cleaned up in that thread.
         """
         seen = []
+        made = []
+
+        def make_db():
+            db = Database()
+            made.append(db)
+            yield db
+            seen.append(("cleanup", threading.current_thread().name))
 
         def check(service: Database) -> None:
             seen.append(
                 (
                     threading.current_thread() is threading.main_thread(),
                     current_app._get_current_object(),
-                    request.path,
+                    has_request_context(),
                     get(Database) is service,
                 )
             )
 
-        register_factory(app, Database, Database, ping=check)
-        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+        class TouchingHealth(QuickHealth):
+            def get(self):
+                get(Database)  # the request's own instance
+                return super().get()
+
+        register_factory(app, Database, make_db, ping=check)
+        app.add_url_rule("/health", view_func=TouchingHealth.as_view("health"))
 
         assert app.test_client().get("/health").status_code == 200
-        assert seen == [(False, app, "/health", True)]
+        for thread in ping_threads():
+            thread.join(timeout=5)
+        assert seen == [
+            (False, app, False, True),
+            ("cleanup", "flask_servicecbv ping test_health.Database"),
+            ("cleanup", "MainThread"),
+        ]
+        request_db, ping_db = made
+        assert request_db is not ping_db
 
     def test_no_timeout_runs_inline(self, app, db):
         """
@@ -575,4 +627,274 @@ class TestPingTimeout:
         assert response.json["services"] == {"test_health.Database": "failing"}
         assert response.json["errors"] == {
             "test_health.Database": "TimeoutError: upstream slow"
+        }
+
+
+class TestConcurrentChecks:
+    """
+    Checks that run at the same time each get a real answer: one that
+    arrives while a ping of the service is under way shares its outcome.
+    """
+
+    class SlowHealth(HealthView):
+        """Time enough for a ping of a few milliseconds on a busy machine."""
+
+        PING_TIMEOUT = 2.0
+
+    def test_probes_during_a_ping_share_it(self, app, db, monkeypatch):
+        """
+        A check that arrives while another's ping runs waits for that ping
+        and gives its answer, instead of "timeout" or a second ping.
+        """
+        waiting = threading.Semaphore(0)
+
+        class Waited(threading.Event):
+            def wait(self, timeout=None):
+                waiting.release()
+                return super().wait(timeout)
+
+        class Flight(health._Flight):
+            def __init__(self):
+                super().__init__()
+                self.done = Waited()
+
+        monkeypatch.setattr(health, "_Flight", Flight)
+        proceed = threading.Event()
+        db.ping.side_effect = lambda: proceed.wait(10)
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=self.SlowHealth.as_view("health"))
+        answers = []
+
+        def probe():
+            answers.append(app.test_client().get("/health").status_code)
+
+        probes = [threading.Thread(target=probe) for _ in range(2)]
+        for thread in probes:
+            thread.start()
+        # Both checks wait for the one ping before it may answer.
+        assert waiting.acquire(timeout=5)
+        assert waiting.acquire(timeout=5)
+        proceed.set()
+        for thread in probes:
+            thread.join(timeout=5)
+
+        assert answers == [200, 200]
+        assert db.ping.call_count == 1
+
+    def test_failure_shared(self, app, db):
+        """
+        A shared failing ping fails every check that waited for it.
+        """
+        db.ping.side_effect = ConnectionError("refused")
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=self.SlowHealth.as_view("health"))
+
+        response = app.test_client().get("/health")
+
+        assert response.json["services"] == {"test_health.Database": "failing"}
+
+    def test_forty_probes_four_at_a_time(self, app, serve_threaded):
+        """
+        40 checks over HTTP, 4 at a time, of a healthy service whose ping
+        takes a few milliseconds: all answer 200, and no more pings run than
+        checks.
+        """
+        pinged = []
+
+        def ping(service: Database) -> None:
+            pinged.append(service)
+            time.sleep(0.005)
+
+        register_factory(app, Database, Database, ping=ping)
+        app.add_url_rule("/health", view_func=self.SlowHealth.as_view("health"))
+
+        responses = serve_threaded(app, "/health", threads=4, requests=10)
+
+        assert len(responses) == 40
+        assert {status for status, _ in responses} == {200}
+        assert 1 <= len(pinged) <= 40
+
+    def test_hung_ping_probed_concurrently(self, app, db, release, serve_threaded):
+        """
+        Checks of a ping that hangs, 4 at a time, all answer 503 "timeout"
+        within PING_TIMEOUT and a margin, with at most MAX_PING_THREADS
+        threads for the service.
+        """
+        db.ping.side_effect = lambda: release.wait(10)
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+
+        start = time.perf_counter()
+        responses = serve_threaded(app, "/health", threads=4, requests=3)
+        elapsed = time.perf_counter() - start
+
+        assert {
+            (status, body["services"]["test_health.Database"])
+            for status, body in responses
+        } == {(503, "timeout")}
+        # Three rounds of at most one timeout each, and a margin.
+        assert elapsed < 3 * QuickHealth.PING_TIMEOUT + 1.5
+        assert db.ping.call_count <= QuickHealth.MAX_PING_THREADS
+        assert len(ping_threads()) <= QuickHealth.MAX_PING_THREADS
+
+
+class Connection:
+    """
+    A connection that one thread at a time may use, as a database
+    connection: a query that hangs holds it, and a rollback waits for it.
+    """
+
+    def __init__(self, release: threading.Event) -> None:
+        self.lock = threading.Lock()
+        self.release = release
+        self.rolled_back_in: list[str] = []
+
+    def query(self) -> None:
+        with self.lock:
+            self.release.wait(10)
+
+    def rollback(self) -> None:
+        with self.lock:
+            self.rolled_back_in.append(threading.current_thread().name)
+
+
+class TestPingIsolation:
+    def test_hung_database_does_not_hang_the_check(self, app, release):
+        """
+        When the database hangs, the check still answers within
+        PING_TIMEOUT and a margin: the ping's connection is its own and its
+        factory registers no hook on the request, so the request's thread
+        (which rolls back its own connection) never waits for the connection
+        the hung ping holds; the ping's cleanup runs in the ping's thread once
+        the query returns.
+        """
+        connections = []
+
+        def connect():
+            conn = Connection(release)
+            connections.append(conn)
+            if has_request_context():
+
+                @after_this_request
+                def end_transaction(response):
+                    conn.rollback()
+                    return response
+
+            yield conn
+            conn.rollback()
+
+        class BusyHealth(QuickHealth):
+            def get(self):
+                # The request uses a connection of its own too.
+                get(Connection)
+                return super().get()
+
+        register_factory(app, Connection, connect, ping=Connection.query)
+        app.add_url_rule("/health", view_func=BusyHealth.as_view("health"))
+
+        start = time.perf_counter()
+        response = app.test_client().get("/health")
+        elapsed = time.perf_counter() - start
+
+        assert (response.status_code, response.json["services"]) == (
+            503,
+            {"test_health.Connection": "timeout"},
+        )
+        assert elapsed < QuickHealth.PING_TIMEOUT + 1
+        release.set()
+        for thread in ping_threads():
+            thread.join(timeout=5)
+        request_conn, ping_conn = connections
+        assert request_conn.rolled_back_in == ["MainThread", "MainThread"]
+        assert ping_conn.rolled_back_in == [
+            "flask_servicecbv ping test_health.Connection"
+        ]
+
+    def test_blueprint_chain(self, app, cache):
+        """
+        The ping's own container searches the request's chain: on a
+        blueprint, a factory that gets another of the blueprint's services
+        finds it.
+        """
+        made = []
+
+        def make_db():
+            made.append(get(Cache))
+            return Database()
+
+        ops = Blueprint("ops", __name__)
+        register_value(ops, Cache, cache)
+        register_factory(ops, Database, make_db, ping=bool)
+        ops.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+        app.register_blueprint(ops, url_prefix="/ops")
+
+        response = app.test_client().get("/ops/health")
+
+        assert (response.status_code, made) == (200, [cache])
+
+    def test_teardown_failure_logged(self, app, db, caplog):
+        """
+        A teardown of the ping's app context that fails is logged; the ping's
+        outcome stands.
+        """
+
+        @app.teardown_appcontext
+        def fail_in_ping_threads(exc):
+            if threading.current_thread() is not threading.main_thread():
+                raise RuntimeError("teardown broke")
+
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+
+        with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
+            response = app.test_client().get("/health")
+            for thread in ping_threads():
+                thread.join(timeout=5)
+
+        assert response.status_code == 200
+        (record,) = caplog.records
+        assert record.getMessage() == (
+            "Ending the app context of the ping of test_health.Database failed."
+        )
+        assert str(record.exc_info[1]) == "teardown broke"
+
+    def test_push_failure_fails_the_ping(self, app, db):
+        """
+        When the ping's app context cannot be pushed, the service is
+        reported as failing with that error.
+        """
+
+        def refuse(sender, **kwargs):
+            if threading.current_thread() is not threading.main_thread():
+                raise RuntimeError("no context here")
+
+        register_value(app, Database, db, ping=ping_it)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+        app.debug = True
+
+        with appcontext_pushed.connected_to(refuse, app):
+            response = app.test_client().get("/health")
+
+        assert response.json["errors"] == {
+            "test_health.Database": "RuntimeError: no context here"
+        }
+        db.ping.assert_not_called()
+
+
+class TestNames:
+    def test_registered_name(self, app, db, cache):
+        """
+        /health reports a service under the name= it was registered with.
+        """
+        register_value(app, Database, db, ping=ping_it, name="database")
+        register_value(app, Cache, cache, ping=ping_it)
+        app.add_url_rule("/health", view_func=QuickHealth.as_view("health"))
+        db.ping.side_effect = ConnectionError("refused")
+
+        response = app.test_client().get("/health")
+
+        assert response.json == {
+            "status": "failing",
+            "failing": ["database"],
+            "services": {"database": "failing", "test_health.Cache": "ok"},
         }
