@@ -6,16 +6,19 @@ import json
 
 import pytest
 from flask import Blueprint, Response, abort
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from flask_servicecbv.exceptions import RestDeclarationError
 from flask_servicecbv.rest import (
+    MAX_ERRORS,
+    MAX_FIELD_ERRORS,
     PROBLEM_JSON,
     ErrorSchema,
     ProblemSchema,
     RestView,
+    capped_errors,
     json_errors,
     reads,
     returns,
@@ -430,3 +433,105 @@ class TestJsonErrors:
         """
         with pytest.raises(RestDeclarationError, match=r"takes a Flask app or a Bl"):
             json_errors(target)
+
+
+class Tags(Schema):
+    """Tags of three characters at most, no Length on the list."""
+
+    tags = fields.List(fields.String(validate=validate.Length(max=3)))
+    pairs = fields.List(fields.List(fields.Integer()))
+
+
+class TestCappedErrors:
+    @pytest.fixture(name="tagged")
+    def _tagged(self, app):
+        """A client of /tags, which reads Tags and RAISEs on unknown fields."""
+        json_errors(app)
+
+        class TagsView(RestView):
+            @reads(Tags)
+            def post(self, *, body):  # pragma: no cover -- never called
+                return body
+
+        app.add_url_rule("/tags", view_func=TagsView.as_view("tags"))
+        return app.test_client()
+
+    def test_items_of_a_field(self, tagged):
+        """
+        A list of 100,000 invalid items lists MAX_FIELD_ERRORS of them, and
+        the message says that not every error is listed.
+        """
+        response = tagged.post("/tags", json={"tags": ["long"] * 100_000})
+
+        assert response.status_code == 422
+        errors = response.json["errors"]["json"]["tags"]
+        assert list(errors) == [str(n) for n in range(MAX_FIELD_ERRORS)]
+        assert response.json["message"] == (
+            "The request's input is not valid. Not every error is listed."
+        )
+        assert len(response.data) < 2_000
+
+    def test_in_all(self, tagged):
+        """
+        A body of many unknown fields lists MAX_ERRORS of them.
+        """
+        body = {f"field{n}": 1 for n in range(1000)}
+
+        response = tagged.post("/tags", json=body)
+
+        errors = response.json["errors"]["json"]
+        assert len(errors) == MAX_ERRORS
+        assert set(errors) < set(body)
+
+    def test_long_names_cut(self, tagged):
+        """
+        An unknown field's name is cut to 100 characters in the 422.
+        """
+        response = tagged.post("/tags", json={"x" * 100_000: 1})
+
+        assert response.json["errors"] == {
+            "json": {f"{'x' * 99}\u2026": ["Unknown field."]}
+        }
+
+    def test_small_errors_untouched(self, tagged):
+        """
+        Errors within the caps are listed as marshmallow gives them.
+        """
+        response = tagged.post("/tags", json={"tags": ["ok", "long"], "pairs": [["x"]]})
+
+        assert response.json["errors"] == {
+            "json": {
+                "tags": {"1": ["Longer than maximum length 3."]},
+                "pairs": {"0": {"0": ["Not a valid integer."]}},
+            }
+        }
+        assert response.json["message"] == "The request's input is not valid."
+
+    def test_capped_errors(self):
+        """
+        capped_errors keeps MAX_FIELD_ERRORS messages of one field, stops at
+        MAX_ERRORS in all, and keeps nested messages in order.
+        """
+        many = [f"m{n}" for n in range(MAX_FIELD_ERRORS + 5)]
+        nested = {n: {"x": ["bad"]} for n in range(MAX_ERRORS)}
+
+        capped, cut = capped_errors({"json": {"a": many, "b": nested, "c": "one"}})
+
+        assert cut
+        assert capped["json"]["a"] == many[:MAX_FIELD_ERRORS]
+        assert capped["json"]["b"] == {
+            n: {"x": ["bad"]} for n in range(MAX_FIELD_ERRORS)
+        }
+        assert capped["json"]["c"] == "one"
+        assert capped_errors({"json": {"a": ["x"]}}) == ({"json": {"a": ["x"]}}, False)
+
+    def test_budget_spent(self):
+        """
+        Once MAX_ERRORS are listed, later locations and fields are left out.
+        """
+        fields_ = {f"f{n}": ["bad"] for n in range(MAX_ERRORS)}
+
+        capped, cut = capped_errors({"json": fields_, "query": {"q": ["bad"]}})
+
+        assert cut
+        assert capped == {"json": fields_}

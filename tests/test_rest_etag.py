@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from werkzeug.exceptions import PreconditionFailed, PreconditionRequired
 
-from flask_servicecbv.rest import check_if_match, etag_of, if_none_match
+from flask_servicecbv.rest import (
+    check_if_match,
+    check_preconditions,
+    etag_of,
+    if_none_match,
+)
 
 TAG = etag_of(b"body")
 
@@ -91,3 +96,79 @@ class TestCheckIfMatch:
         """
         with app.test_request_context() as ctx:
             check_if_match(TAG, ctx.request, required=False)
+
+
+OK = "ok"
+NOT_MODIFIED = 304
+
+
+class TestCheckPreconditions:
+    @pytest.mark.parametrize(
+        ("method", "headers", "etag", "outcome"),
+        [
+            # 1. If-Match, strong, on every method.
+            ("GET", {"If-Match": f'"{TAG}"'}, TAG, OK),
+            ("GET", {"If-Match": '"other"'}, TAG, PreconditionFailed),
+            ("HEAD", {"If-Match": f'W/"{TAG}"'}, TAG, PreconditionFailed),
+            ("PUT", {"If-Match": "*"}, TAG, OK),
+            ("PUT", {"If-Match": "*"}, None, PreconditionFailed),
+            ("DELETE", {"If-Match": '"other"'}, TAG, PreconditionFailed),
+            # 2. If-None-Match, weak: 304 for GET and HEAD, 412 otherwise.
+            ("GET", {"If-None-Match": f'W/"{TAG}"'}, TAG, NOT_MODIFIED),
+            ("HEAD", {"If-None-Match": "*"}, TAG, NOT_MODIFIED),
+            ("GET", {"If-None-Match": '"other"'}, TAG, OK),
+            ("GET", {"If-None-Match": "*"}, None, OK),
+            ("PUT", {"If-None-Match": "*"}, TAG, PreconditionFailed),
+            ("PATCH", {"If-None-Match": f'"{TAG}"'}, TAG, PreconditionFailed),
+            ("DELETE", {"If-None-Match": f'W/"{TAG}"'}, TAG, PreconditionFailed),
+            ("PUT", {"If-None-Match": "*"}, None, OK),
+            ("PUT", {"If-None-Match": '"other"'}, TAG, OK),
+            # In order: If-Match first, then If-None-Match.
+            (
+                "GET",
+                {"If-Match": f'"{TAG}"', "If-None-Match": f'"{TAG}"'},
+                TAG,
+                NOT_MODIFIED,
+            ),
+            (
+                "GET",
+                {"If-Match": '"other"', "If-None-Match": f'"{TAG}"'},
+                TAG,
+                PreconditionFailed,
+            ),
+            ("GET", {}, TAG, OK),
+            ("PUT", {}, TAG, OK),
+        ],
+    )
+    def test_rfc_9110(self, app, method, headers, etag, outcome):
+        """
+        If-Match then If-None-Match, as RFC 9110 13.2.2 orders them.
+        """
+        with app.test_request_context(method=method, headers=headers) as ctx:
+            if outcome is PreconditionFailed:
+                with pytest.raises(PreconditionFailed, match=r"ETag|If-None-Match"):
+                    check_preconditions(etag, ctx.request)
+            else:
+                result = check_preconditions(etag, ctx.request)
+                assert result is (outcome == NOT_MODIFIED)
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+    def test_required(self, app, method):
+        """
+        A required If-Match that a change does not send is a 428, even with
+        If-None-Match.
+        """
+        headers = {"If-None-Match": '"other"'}
+        with (
+            app.test_request_context(method=method, headers=headers) as ctx,
+            pytest.raises(PreconditionRequired, match="send If-Match with the ETag"),
+        ):
+            check_preconditions(TAG, ctx.request, required=True)
+
+    @pytest.mark.parametrize("method", ["GET", "HEAD"])
+    def test_required_not_on_reads(self, app, method):
+        """
+        GET and HEAD need no If-Match, whatever *required* says.
+        """
+        with app.test_request_context(method=method) as ctx:
+            assert not check_preconditions(TAG, ctx.request, required=True)

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 from flask import Blueprint, abort
 from marshmallow import Schema, fields
+from werkzeug.exceptions import PreconditionFailed
 from werkzeug.routing import ValidationError as RoutingValidationError
 
 from flask_servicecbv import ServiceAttr, overwrite_value, register_value
@@ -21,6 +24,8 @@ from flask_servicecbv.rest import (
     InMemoryRepository,
     ItemView,
     Pagination,
+    ReadOnlyCollectionView,
+    ReadOnlyItemView,
     Repository,
     json_errors,
 )
@@ -815,3 +820,297 @@ def test_protocol_is_typed() -> None:
     """
     alias: Any = Repository[dict]
     assert alias.__origin__ is Repository
+
+
+class TestPreconditions:
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    @pytest.mark.parametrize("header", ["*", "current", '"other", current'])
+    def test_if_none_match_on_a_change(self, client, method, header):
+        """
+        If-None-Match on a change: `*` (the item exists) or its current tag
+        is a 412, and nothing changes (RFC 9110, 13.1.2).
+        """
+        etag = client.get("/bookmarks/1").headers["ETag"]
+        value = header.replace("current", etag)
+
+        response = getattr(client, method)(
+            "/bookmarks/1", json=bookmark(9), headers={"If-None-Match": value}
+        )
+
+        assert response.status_code == 412
+        assert response.json["message"] == (
+            "The resource exists with a tag that If-None-Match names; it was "
+            "not changed."
+        )
+        assert client.get("/bookmarks/1").json == listed(1, "a")
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_if_none_match_other_tag(self, client, method):
+        """
+        If-None-Match with another tag lets a change through.
+        """
+        response = getattr(client, method)(
+            "/bookmarks/1", json=bookmark(9), headers={"If-None-Match": '"other"'}
+        )
+
+        assert response.status_code in (200, 204)
+
+    def test_if_match_before_if_none_match(self, client):
+        """
+        If-Match is evaluated first: a matching If-Match with a matching
+        If-None-Match is a 412 from the second; a stale one fails on the first.
+        """
+        etag = client.get("/bookmarks/1").headers["ETag"]
+
+        both = {"If-Match": etag, "If-None-Match": etag}
+        response = client.patch("/bookmarks/1", json={"title": "x"}, headers=both)
+        assert response.status_code == 412
+        assert "If-None-Match" in response.json["message"]
+
+        stale = {"If-Match": '"stale"', "If-None-Match": etag}
+        response = client.patch("/bookmarks/1", json={"title": "x"}, headers=stale)
+        assert response.status_code == 412
+        assert "If-Match does not match" in response.json["message"]
+
+    @pytest.mark.parametrize("path", ["/bookmarks/1", "/bookmarks/"])
+    @pytest.mark.parametrize("method", ["get", "head"])
+    def test_if_match_on_get(self, client, path, method):
+        """
+        If-Match applies to GET and HEAD too: another tag is a 412, the
+        current one or `*` a 200.
+        """
+        etag = client.get(path).headers["ETag"]
+
+        stale = getattr(client, method)(path, headers={"If-Match": '"other"'})
+        current = getattr(client, method)(path, headers={"If-Match": etag})
+        star = getattr(client, method)(path, headers={"If-Match": "*"})
+
+        assert stale.status_code == 412
+        assert (current.status_code, star.status_code) == (200, 200)
+
+    def test_if_match_on_a_missing_item(self, client):
+        """
+        A precondition on a missing item is ignored: its answer is a 404
+        either way (RFC 9110, 13.2.1).
+        """
+        response = client.get("/bookmarks/99", headers={"If-Match": "*"})
+
+        assert response.status_code == 404
+
+    def test_plain_change_passes_no_precondition(self, client, repository, monkeypatch):
+        """
+        A change without precondition headers calls the repository as before,
+        without `precondition`.
+        """
+        calls = []
+
+        def update(item_id, data, *, partial):
+            calls.append((item_id, partial))
+            return {**data, "id": item_id, "url": "https://e.com/1"}
+
+        def delete(item_id):
+            calls.append(item_id)
+            return True
+
+        monkeypatch.setattr(repository, "update", update)
+        monkeypatch.setattr(repository, "delete", delete)
+
+        assert client.patch("/bookmarks/1", json={"title": "x"}).status_code == 200
+        assert client.delete("/bookmarks/1").status_code == 204
+        assert calls == [(1, True), 1]
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_conditional_change_passes_the_check(
+        self, client, repository, monkeypatch, method
+    ):
+        """
+        A conditional change hands the view's check to the repository, which
+        calls it with the current item.
+        """
+        seen = []
+        update, delete = repository.update, repository.delete
+
+        def spy(precondition):
+            def check(item):
+                seen.append(item["id"])
+                precondition(item)
+
+            return check
+
+        monkeypatch.setattr(
+            repository,
+            "update",
+            lambda *a, precondition, **k: update(
+                *a, precondition=spy(precondition), **k
+            ),
+        )
+        monkeypatch.setattr(
+            repository,
+            "delete",
+            lambda *a, precondition: delete(*a, precondition=spy(precondition)),
+        )
+        etag = client.get("/bookmarks/1").headers["ETag"]
+
+        response = getattr(client, method)(
+            "/bookmarks/1", json=bookmark(9), headers={"If-Match": etag}
+        )
+
+        assert response.status_code in (200, 204)
+        assert seen == [1]
+
+
+class SlowBookmarks(Bookmarks):
+    """
+    A repository whose `get` pauses after reading, outside its lock: the
+    window in which another writer changes the item.
+    """
+
+    def get(self, item_id):
+        item = super().get(item_id)
+        time.sleep(0.02)
+        return item
+
+
+class TestAtomicConditionalWrite:
+    ROUNDS = 5
+    WRITERS = 4
+
+    def test_one_if_match_one_winner(self, app):
+        """
+        Concurrent PATCHes with the same If-Match: exactly one gets a 200, the
+        others a 412, round after round, since the repository checks and
+        writes under one lock.
+        """
+        slow = SlowBookmarks([bookmark(1)])
+        app.url_map.converters["id"] = IdConverter
+        json_errors(app)
+        register_value(app, SlowBookmarks, slow)
+
+        class SlowItem(ItemView):
+            repository = ServiceAttr(SlowBookmarks)
+            schema = BookmarkSchema
+
+        app.add_url_rule("/slow/<id:item_id>", view_func=SlowItem.as_view("slow"))
+
+        for n in range(self.ROUNDS):
+            etag = app.test_client().get("/slow/1").headers["ETag"]
+            barrier = threading.Barrier(self.WRITERS, timeout=10)
+            statuses = []
+
+            def write(writer, n=n, etag=etag, barrier=barrier, statuses=statuses):
+                client = app.test_client()
+                barrier.wait()
+                response = client.patch(
+                    "/slow/1",
+                    json={"title": f"round {n} writer {writer}"},
+                    headers={"If-Match": etag},
+                )
+                statuses.append(response.status_code)
+
+            threads = [
+                threading.Thread(target=write, args=(w,)) for w in range(self.WRITERS)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=10)
+
+            assert sorted(statuses) == [200] + [412] * (self.WRITERS - 1), n
+
+
+class TestInMemoryPrecondition:
+    def test_update_checks_current_item(self):
+        """
+        update() calls the precondition with the current item, and writes
+        only when it returns.
+        """
+        repo = InMemoryRepository([{"title": "a"}])
+        seen = []
+
+        updated = repo.update(1, {"title": "b"}, partial=True, precondition=seen.append)
+
+        assert seen == [{"title": "a", "id": 1}]
+        assert updated == {"title": "b", "id": 1}
+
+    def test_update_refused(self):
+        """
+        A precondition that raises leaves the item as it was.
+        """
+        repo = InMemoryRepository([{"title": "a"}])
+
+        with pytest.raises(PreconditionFailed, match="changed"):
+            repo.update(1, {"title": "b"}, partial=False, precondition=_refuse)
+
+        assert repo.get(1) == {"title": "a", "id": 1}
+
+    def test_delete_refused(self):
+        """
+        A delete whose precondition raises keeps the item; one that passes
+        deletes it.
+        """
+        repo = InMemoryRepository([{"title": "a"}])
+
+        with pytest.raises(PreconditionFailed, match="changed"):
+            repo.delete(1, precondition=_refuse)
+        assert repo.get(1) is not None
+        assert repo.delete(1, precondition=lambda item: None)
+        assert repo.get(1) is None
+
+    def test_missing_item_not_checked(self):
+        """
+        For a missing item, update returns None and delete False, without
+        calling the precondition.
+        """
+        repo = InMemoryRepository()
+
+        assert repo.update(1, {}, partial=True, precondition=_refuse) is None
+        assert repo.delete(1, precondition=_refuse) is False
+
+
+def _refuse(item):
+    raise PreconditionFailed("The item changed.")
+
+
+class TestReadOnlyViews:
+    @pytest.fixture(name="ro_client")
+    def _ro_client(self, app):
+        class PublicList(ReadOnlyCollectionView):
+            repository = ServiceAttr(Bookmarks)
+            schema = BookmarkSchema
+
+        class PublicItem(ReadOnlyItemView):
+            repository = ServiceAttr(Bookmarks)
+            schema = BookmarkSchema
+
+        app.add_url_rule("/public/", view_func=PublicList.as_view("public"))
+        app.add_url_rule(
+            "/public/<id:item_id>", view_func=PublicItem.as_view("public_item")
+        )
+        return app.test_client()
+
+    def test_list_only(self, ro_client):
+        """
+        ReadOnlyCollectionView lists, and answers POST with 405.
+        """
+        assert ro_client.get("/public/").json["meta"]["total"] == 3
+        response = ro_client.post("/public/", json=bookmark(9))
+        assert response.status_code == 405
+        assert sorted(response.headers["Allow"].split(", ")) == [
+            "GET",
+            "HEAD",
+            "OPTIONS",
+        ]
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete"])
+    def test_retrieve_only(self, ro_client, method):
+        """
+        ReadOnlyItemView retrieves, and answers every change with 405.
+        """
+        assert ro_client.get("/public/1").json == listed(1, "a")
+        response = getattr(ro_client, method)("/public/1", json=bookmark(9))
+        assert response.status_code == 405
+        assert sorted(response.headers["Allow"].split(", ")) == [
+            "GET",
+            "HEAD",
+            "OPTIONS",
+        ]

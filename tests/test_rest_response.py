@@ -338,3 +338,51 @@ class TestETag:
 
         assert response.status_code == 200
         assert response.headers["ETag"] == etag
+
+    @pytest.mark.parametrize("method", ["get", "head"])
+    def test_if_match_stale(self, tagged, method):
+        """
+        A GET or HEAD whose If-Match names another tag is a 412 (RFC 9110,
+        13.1.1), even with a matching If-None-Match: If-Match comes first.
+        """
+        etag = tagged.get("/show").headers["ETag"]
+
+        stale = getattr(tagged, method)("/show", headers={"If-Match": '"other"'})
+        both = getattr(tagged, method)(
+            "/show", headers={"If-Match": '"other"', "If-None-Match": etag}
+        )
+
+        assert (stale.status_code, both.status_code) == (412, 412)
+
+    @pytest.mark.parametrize("form", ["{}", '"other", {}', "*"])
+    def test_if_match_current(self, tagged, form):
+        """
+        The current tag (strong comparison), or `*`, passes If-Match; with a
+        matching If-None-Match the answer is then a 304.
+        """
+        etag = tagged.get("/show").headers["ETag"]
+        if_match = {"If-Match": form.format(etag)}
+
+        response = tagged.get("/show", headers=if_match)
+        not_modified = tagged.get("/show", headers={**if_match, "If-None-Match": etag})
+
+        assert response.status_code == 200
+        assert response.json == {"id": 1, "name": "ann"}
+        assert not_modified.status_code == 304
+
+    def test_if_match_weak(self, tagged):
+        """
+        A weak tag never passes If-Match, not even the current one.
+        """
+        etag = tagged.get("/show").headers["ETag"]
+
+        assert tagged.get("/show", headers={"If-Match": f"W/{etag}"}).status_code == 412
+
+    def test_other_methods_if_match(self, tagged):
+        """
+        A change's If-Match is the method's to check, against the tag before
+        the change: the response does not check it against its new tag.
+        """
+        response = tagged.post("/show", headers={"If-Match": '"before"'})
+
+        assert response.status_code == 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from flask import Blueprint, Flask, current_app, request
@@ -104,29 +104,37 @@ def capped_errors(messages: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     budget = MAX_ERRORS
     cut = False
     capped: dict[str, Any] = {}
-    # (messages, their copy, depth): 0 holds locations, 1 their fields, and
-    # deeper levels what is below a field. A stack, not recursion.
-    stack: list[tuple[Mapping[Any, Any], dict[Any, Any], int]] = [(messages, capped, 0)]
+    # Depth first, in order, with a stack of (entries, their copy, depth):
+    # depth 0 holds locations, 1 their fields, deeper levels what is below a
+    # field.
+    stack: list[tuple[Iterator[tuple[Any, Any]], dict[Any, Any], int]] = [
+        (iter(messages.items()), capped, 0)
+    ]
     while stack:
-        source, copy, depth = stack.pop()
-        nested = []
-        for n, (key, value) in enumerate(source.items()):
-            if budget == 0 or (depth >= 2 and n == MAX_FIELD_ERRORS):  # noqa: PLR2004
-                cut = True
-                break
-            if isinstance(value, Mapping):
-                inner: dict[Any, Any] = {}
-                copy[_short(key)] = inner
-                nested.append((value, inner, depth + 1))
-                continue
-            budget -= 1
-            if isinstance(value, list):
-                cut = cut or len(value) > MAX_FIELD_ERRORS
-                copy[_short(key)] = [_short(text) for text in value[:MAX_FIELD_ERRORS]]
-            else:
-                copy[_short(key)] = _short(value)
-        # In order: the first field's errors before the second's.
-        stack.extend(reversed(nested))
+        entries, copy, depth = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        if budget == 0:
+            cut = True
+            break
+        if depth >= 2 and len(copy) == MAX_FIELD_ERRORS:  # noqa: PLR2004
+            cut = True
+            stack.pop()
+            continue
+        key, value = entry
+        if isinstance(value, Mapping):
+            inner: dict[Any, Any] = {}
+            copy[_short(key)] = inner
+            stack.append((iter(value.items()), inner, depth + 1))
+            continue
+        budget -= 1
+        if isinstance(value, list):
+            cut = cut or len(value) > MAX_FIELD_ERRORS
+            copy[_short(key)] = [_short(text) for text in value[:MAX_FIELD_ERRORS]]
+        else:
+            copy[_short(key)] = _short(value)
     return capped, cut
 
 
