@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import unicodedata
 import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from flask import after_this_request, has_request_context
+from flask import after_this_request, g, has_request_context
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -93,6 +94,10 @@ bookmark = Table(
     Column("url", String(2048), nullable=False),
     Column("title", String(200), nullable=False),
     Column("notes", Text, nullable=False),
+    # The title and notes folded by fold(): what ?q= searches, the same way
+    # on every database.
+    Column("title_folded", Text, nullable=False),
+    Column("notes_folded", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     # Never hand out the id of a deleted bookmark again.
@@ -142,8 +147,48 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def fold(value: str) -> str:
+    """
+    Return *value* folded for a search that ignores case: Unicode case
+    folding of the canonical decomposition, composed again (``"ÉCOLE"`` and
+    ``"école"`` both give ``"école"``, ``"Straße"`` gives ``"strasse"``).
+
+    Python folds, not the database, so that SQLite (whose ``lower()`` only
+    knows ASCII) and PostgreSQL (whose ``lower()`` depends on the database's
+    locale) search alike.
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", value).casefold())
+
+
+def _timeouts(
+    backend: str,
+    connect_timeout: float | None,
+    statement_timeout: float | None,
+    busy_timeout: float | None,
+) -> dict[str, Any]:
+    """The driver's connect arguments that bound how long a database may take."""
+    if backend == "sqlite":
+        # sqlite3 waits this long for another writer's lock, then raises
+        # "database is locked".
+        return {} if busy_timeout is None else {"timeout": busy_timeout}
+    args: dict[str, Any] = {}
+    if connect_timeout is not None:
+        # libpq takes whole seconds, and treats less than 2 as 2.
+        args["connect_timeout"] = max(2, round(connect_timeout))
+    if statement_timeout is not None:
+        milliseconds = max(1, round(statement_timeout * 1000))
+        args["options"] = f"-c statement_timeout={milliseconds}"
+    return args
+
+
 def make_engine(
-    url: str | URL, options: Mapping[str, Any] | None = None, *, read_only: bool = False
+    url: str | URL,
+    options: Mapping[str, Any] | None = None,
+    *,
+    read_only: bool = False,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    busy_timeout: float | None = None,
 ) -> Engine:
     """
     Return an engine for *url*, with *options* for :func:`sqlalchemy.create_engine`.
@@ -152,6 +197,28 @@ def make_engine(
     fails in the database itself.
     Other databases get read-only transactions from :func:`transaction`
     instead, on the same engine.
+
+    The timeouts, in seconds, bound how long a request waits for the
+    database (``None``: the driver's default):
+
+    Args:
+        url: The database's URL.
+
+        options: Keyword arguments of :func:`sqlalchemy.create_engine`; their
+            ``connect_args`` win over the timeouts.
+
+        read_only: Open an SQLite file read-only.
+
+        connect_timeout: PostgreSQL: how long opening a connection may take
+            (libpq's ``connect_timeout``, whole seconds, at least 2).
+
+        statement_timeout: PostgreSQL: how long one statement may run,
+            waiting for locks included (``statement_timeout``); the server
+            cancels it after that.
+
+        busy_timeout: SQLite: how long a statement waits for another
+            connection's write lock before it fails with "database is
+            locked".
     """
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
@@ -167,7 +234,12 @@ def make_engine(
             msg = f"Only SQLite gets a read-only engine, not {parsed!r}."
             raise ValueError(msg)
         parsed = _sqlite_read_only(parsed)
-    engine = create_engine(parsed, **dict(options or {}))
+    settings = dict(options or {})
+    connect_args = _timeouts(
+        parsed.get_backend_name(), connect_timeout, statement_timeout, busy_timeout
+    )
+    settings["connect_args"] = {**connect_args, **settings.get("connect_args", {})}
+    engine = create_engine(parsed, **settings)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     _engines.add(engine)
@@ -246,6 +318,33 @@ def _end_transaction(conn: Connection, response: Response) -> Response:
     return response
 
 
+def _in_the_request() -> bool:
+    """
+    Whether the current app context is the one the current request runs in.
+
+    A health check may ping in an app context of its own while the request's
+    context variables are still visible (a thread started with a copy of
+    them): a connection opened there is not the request's, and must not be
+    committed or rolled back by the request's thread when its response
+    leaves, since the ping may still be using it.
+    """
+    return has_request_context() and g.get(_REQUEST_MARK) is True
+
+
+# Set on g by mark_request_context(), before anything else of a request runs.
+_REQUEST_MARK = "_example_api_request"
+
+
+def mark_request_context() -> None:
+    """
+    Mark the app context of the current request: connections opened in it
+    (and only in it) end with the request's response.
+
+    Registered as the app's first ``before_request`` function.
+    """
+    setattr(g, _REQUEST_MARK, True)
+
+
 def transaction(
     engine: Engine, *, read_only: bool = False
 ) -> Callable[[], Iterator[Connection]]:
@@ -259,7 +358,10 @@ def transaction(
     generator at its ``yield``: the transaction is rolled back.
     The connection always goes back to *engine*'s pool, and whatever was
     not committed is rolled back there.
-    Outside a request (a command, a shell), commit yourself.
+    Outside a request (a command, a shell), and in an app context other
+    than the request's (a health check's ping), commit yourself: the
+    connection is closed, and what was not committed rolled back, when that
+    app context ends.
 
     With *read_only* on another database than SQLite, each transaction starts
     with ``SET TRANSACTION READ ONLY``.
@@ -270,7 +372,7 @@ def transaction(
         with engine.connect() as conn:
             if set_read_only:
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            if has_request_context():
+            if _in_the_request():
                 after_this_request(functools.partial(_end_transaction, conn))
             try:
                 yield conn

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from .db import bookmark, bookmark_tag, now
+from .db import bookmark, bookmark_tag, fold, now
 from .policy import TagPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from sqlalchemy import ColumnElement, Select
 
@@ -26,6 +26,20 @@ _COLUMNS = (
     bookmark.c.updated_at,
 )
 _WRITABLE = ("url", "title", "notes")
+# The searched text, kept folded beside the text itself.
+_FOLDED = {"title": "title_folded", "notes": "notes_folded"}
+
+
+def with_folded(values: Mapping[str, Any]) -> dict[str, Any]:
+    """
+    Return the column *values* with the folded copies of those that ``?q=``
+    searches.
+    """
+    out = dict(values)
+    for name, folded in _FOLDED.items():
+        if name in values:
+            out[folded] = fold(values[name])
+    return out
 
 
 class BookmarkRepository:
@@ -61,9 +75,11 @@ class BookmarkRepository:
             clauses.append(bookmark.c.id.in_(tagged))
         text = filters.get("q")
         if text is not None:
+            # Both sides folded in Python: no lower() of the database's own.
+            folded = fold(text)
             clauses.append(
-                bookmark.c.title.icontains(text, autoescape=True)
-                | bookmark.c.notes.icontains(text, autoescape=True)
+                bookmark.c.title_folded.contains(folded, autoescape=True)
+                | bookmark.c.notes_folded.contains(folded, autoescape=True)
             )
         return clauses
 
@@ -113,6 +129,28 @@ class BookmarkRepository:
 
     # -- writing -------------------------------------------------------------
 
+    def _locked(self, item_id: int) -> dict[str, Any] | None:
+        """
+        Return a bookmark, or ``None``, read under a lock that keeps every
+        other writer of it waiting until this transaction ends.
+
+        PostgreSQL locks the row (``SELECT ... FOR UPDATE``): a concurrent
+        writer of the same bookmark waits, then reads what this one wrote.
+        SQLite has one writer at a time: the transaction becomes a write
+        transaction (``BEGIN IMMEDIATE``) before the read, waiting at most
+        the busy timeout for another writer to finish.
+        """
+        query = select(*_COLUMNS).where(bookmark.c.id == item_id)
+        if self.conn.dialect.name == "sqlite":
+            # sqlite3 opens a transaction before the first write, not before
+            # a read: open a write transaction now, unless one is open.
+            if not self.conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            query = query.with_for_update()
+        items = self._items(query)
+        return items[0] if items else None
+
     def _set_tags(self, bookmark_id: int, tags: Sequence[str]) -> None:
         self.conn.execute(
             delete(bookmark_tag).where(bookmark_tag.c.bookmark_id == bookmark_id)
@@ -127,15 +165,14 @@ class BookmarkRepository:
         """Insert a bookmark; return it with its id and times."""
         tags = self.policy.tags(data.get("tags", ()))
         stamp = now()
+        values = {
+            "url": data["url"],
+            "title": data["title"],
+            "notes": data.get("notes", ""),
+        }
         row = self.conn.execute(
             insert(bookmark)
-            .values(
-                url=data["url"],
-                title=data["title"],
-                notes=data.get("notes", ""),
-                created_at=stamp,
-                updated_at=stamp,
-            )
+            .values(**with_folded(values), created_at=stamp, updated_at=stamp)
             .returning(*_COLUMNS)
         ).one()
         item = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's public row API
@@ -144,12 +181,28 @@ class BookmarkRepository:
         return item
 
     def update(
-        self, item_id: int, data: Mapping[str, Any], *, partial: bool
+        self,
+        item_id: int,
+        data: Mapping[str, Any],
+        *,
+        partial: bool,
+        precondition: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
         """
         Change a bookmark: every writable field (``PUT``) or those given
         (``PATCH``); return it, or ``None`` when there is none.
+
+        With *precondition*, the bookmark is read under a lock (see
+        :meth:`_locked`) and given to it, as :meth:`get` returns it; only if
+        it returns is the bookmark changed, before any other writer can
+        change it.
+        What it raises propagates, and nothing is written.
         """
+        if precondition is not None:
+            current = self._locked(item_id)
+            if current is None:
+                return None
+            precondition(current)
         if partial:
             values = {name: data[name] for name in _WRITABLE if name in data}
         else:
@@ -160,7 +213,7 @@ class BookmarkRepository:
         row = self.conn.execute(
             update(bookmark)
             .where(bookmark.c.id == item_id)
-            .values(**values, updated_at=now())
+            .values(**with_folded(values), updated_at=now())
             .returning(*_COLUMNS)
         ).one_or_none()
         if row is None:
@@ -173,11 +226,24 @@ class BookmarkRepository:
             item["tags"] = sorted(tags)
         return item
 
-    def delete(self, item_id: int) -> bool:
+    def delete(
+        self,
+        item_id: int,
+        *,
+        precondition: Callable[[dict[str, Any]], None] | None = None,
+    ) -> bool:
         """
         Delete a bookmark, and with it its tags (the foreign key cascades);
         return whether there was one.
+
+        With *precondition*, as in :meth:`update`: it is given the bookmark
+        read under a lock, and the bookmark is deleted only if it returns.
         """
+        if precondition is not None:
+            current = self._locked(item_id)
+            if current is None:
+                return False
+            precondition(current)
         deleted = self.conn.execute(delete(bookmark).where(bookmark.c.id == item_id))
         return deleted.rowcount > 0
 

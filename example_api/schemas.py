@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from flask_servicecbv.rest import NO_NUL, FullMatch
 
@@ -32,6 +32,30 @@ TAG_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._+#-]*"
 
 #: The most tags a bookmark can carry; the tag policy may allow fewer.
 MAX_TAGS: Final = 20
+
+#: The most entries a list of tags may have, repeats included: a repeat
+#: (in any case) is one tag, but the list's length bounds the work of
+#: checking it (the REST layer checks it before the entries).
+MAX_TAG_ENTRIES: Final = 2 * MAX_TAGS
+
+_ENTRIES = validate.Length(max=MAX_TAG_ENTRIES)
+
+
+class DistinctTags(validate.Validator):
+    """
+    Refuse more than *maximum* different tags; tags that differ only in
+    case are one tag.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+
+    def __call__(self, value: list[str]) -> list[str]:
+        """Return *value*, or raise ``ValidationError``."""
+        if len({tag.lower() for tag in value}) > self.maximum:
+            message = f"Give at most {self.maximum} different tags."
+            raise ValidationError(message)
+        return value
 
 
 def _text(pattern: str, error: str, **options: Any) -> dict[str, Any]:
@@ -66,8 +90,13 @@ class BookmarkSchema(Schema):
             )
         ),
         load_default=list,
-        validate=validate.Length(max=MAX_TAGS),
-        metadata={"description": "Tags, stored in lower case, without repeats."},
+        validate=[_ENTRIES, DistinctTags(MAX_TAGS)],
+        metadata={
+            "description": (
+                f"At most {MAX_TAGS} different tags, stored in lower case, "
+                "without repeats: a repeat, in any case, counts once."
+            )
+        },
     )
     notes = fields.String(
         load_default="",

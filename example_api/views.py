@@ -78,7 +78,9 @@ def read_only_connection(container: Container) -> Iterator[Connection]:
 
 # The blueprint's layer overrides the app's connection service, for every
 # view of the blueprint and every service built on the connection.
-register_factory(reports, Connection, read_only_connection, ping=ping)
+register_factory(
+    reports, Connection, read_only_connection, ping=ping, name="database-read-only"
+)
 
 
 class TagReport(RestView):

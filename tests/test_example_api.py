@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import signal
@@ -21,17 +22,18 @@ from pathlib import Path
 from unittest.mock import Mock
 
 import pytest
-from flask import abort
+from flask import abort, request
 from openapi_spec_validator import validate
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import PreconditionFailed, SecurityError
 
 import flask_servicecbv as svc
-from example_api import create_app, db
+from example_api import check_host, create_app, db
 from example_api.db import UTCDateTime, bookmark, bookmark_tag, make_engine, metadata
 from example_api.policy import TagPolicy
 from example_api.repository import BookmarkRepository
-from example_api.schemas import URL_PATTERN
+from example_api.schemas import MAX_TAG_ENTRIES, URL_PATTERN
 from example_api.views import ReadOnlyEngine
 from flask_servicecbv.exceptions import ConfigurationError
 from flask_servicecbv.rest import InMemoryRepository
@@ -481,6 +483,417 @@ class TestConditionalRequests:
         assert _rows(api)[0]["title"] == "Changed"
 
 
+# -- atomic conditional writes ---------------------------------------------------
+
+
+def _refuse(item):
+    raise PreconditionFailed
+
+
+class TestConditionalWrites:
+    @pytest.mark.parametrize("method", ["update", "delete"])
+    def test_precondition_gets_the_item(self, api, api_client, method):
+        """
+        The precondition is given the current bookmark as get() returns it,
+        and the write happens when it returns.
+        """
+        item = _create(api_client, tags=["a"])
+        seen = []
+        with api.app_context():
+            repo = svc.get(BookmarkRepository)
+            current = repo.get(item["id"])
+            args = ({"title": "New"},) if method == "update" else ()
+            kwargs = {"partial": True} if method == "update" else {}
+            result = getattr(repo, method)(
+                item["id"], *args, **kwargs, precondition=seen.append
+            )
+            svc.get(Connection).commit()
+
+        assert seen == [current]
+        if method == "update":
+            assert (result["title"], result["tags"]) == ("New", ["a"])
+            assert _rows(api)[0]["title"] == "New"
+        else:
+            assert result is True
+            assert _rows(api) == []
+
+    @pytest.mark.parametrize("method", ["update", "delete"])
+    def test_failed_precondition_writes_nothing(self, api, api_client, method):
+        """
+        What the precondition raises propagates, and nothing is written.
+        """
+        item = _create(api_client, tags=["a"])
+        with api.app_context():
+            repo = svc.get(BookmarkRepository)
+            current = repo.get(item["id"])
+            args = ({"title": "New", "tags": []},) if method == "update" else ()
+            kwargs = {"partial": True} if method == "update" else {}
+            with pytest.raises(PreconditionFailed, match="412"):
+                getattr(repo, method)(item["id"], *args, **kwargs, precondition=_refuse)
+            assert repo.get(item["id"]) == current
+            svc.get(Connection).commit()
+
+        assert api_client.get(f"/api/v1/bookmarks/{item['id']}").json == item
+
+    @pytest.mark.parametrize(
+        ("method", "missing"), [("update", None), ("delete", False)]
+    )
+    def test_missing_item(self, api, method, missing):
+        """
+        Without the bookmark, update answers None and delete False, and the
+        precondition is not called.
+        """
+        precondition = Mock()
+        with api.app_context():
+            repo = svc.get(BookmarkRepository)
+            args = ({"title": "New"},) if method == "update" else ()
+            kwargs = {"partial": True} if method == "update" else {}
+            result = getattr(repo, method)(
+                42, *args, **kwargs, precondition=precondition
+            )
+
+        assert result is missing
+        precondition.assert_not_called()
+
+    def test_write_lock_held_across_the_check(self, api, api_client):
+        """
+        Once the precondition has seen the bookmark, another writer of it
+        waits until the first transaction ends, then sees what it wrote.
+        """
+        item = _create(api_client)
+        with api.app_context():
+            engine = svc.get(Engine)
+        policy = TagPolicy(max_tags=20)
+        first = engine.connect()
+        try:
+            BookmarkRepository(first, policy).update(
+                item["id"],
+                {"title": "First"},
+                partial=True,
+                precondition=lambda _: None,
+            )
+            seen = []
+            second = threading.Thread(
+                target=_conditional_update, args=(engine, item["id"], seen)
+            )
+            second.start()
+            second.join(timeout=0.5)
+            waited = second.is_alive()
+            first.commit()
+        finally:
+            first.close()
+        second.join(timeout=10)
+
+        assert waited
+        assert seen == ["First"]
+
+    def test_concurrent_conditional_updates(self, api, api_client):
+        """
+        Of 4 concurrent updates conditional on the same state, exactly one
+        writes, round after round.
+        """
+        item = _create(api_client)
+        with api.app_context():
+            engine = svc.get(Engine)
+        winners = []
+        for round_number in range(15):
+            expected = _rows(api)[0]["updated_at"]
+            outcomes = _race(engine, item["id"], expected, round_number)
+            winners.append(outcomes.count("written"))
+            assert sorted(outcomes) == ["412", "412", "412", "written"], outcomes
+
+        assert winners == [1] * 15
+
+
+def _conditional_update(engine, item_id, seen):
+    """Update a bookmark on a connection of its own, noting the title it saw."""
+    with engine.connect() as conn:
+        BookmarkRepository(conn, TagPolicy(max_tags=20)).update(
+            item_id,
+            {"title": "Second"},
+            partial=True,
+            precondition=lambda item: seen.append(item["title"]),
+        )
+        conn.commit()
+
+
+def _race(engine, item_id, expected, round_number):
+    """
+    Start 4 updates of *item_id*, each conditional on its updated_at being
+    *expected*, at once; return what each did.
+    """
+    start = threading.Barrier(4)
+    outcomes = []
+
+    def check(item):
+        if item["updated_at"] != expected:
+            raise PreconditionFailed
+
+    def writer(number):
+        with engine.connect() as conn:
+            repo = BookmarkRepository(conn, TagPolicy(max_tags=20))
+            start.wait(timeout=10)
+            try:
+                repo.update(
+                    item_id,
+                    {"title": f"{round_number}-{number}"},
+                    partial=True,
+                    precondition=check,
+                )
+            except PreconditionFailed:
+                conn.rollback()
+                outcomes.append("412")
+            else:
+                conn.commit()
+                outcomes.append("written")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+# -- a database that is slow, busy or gone -----------------------------------------
+
+
+def _hold_write_lock(engine, item_id):
+    """
+    Open a connection that holds a write lock: SQLite's database lock, or
+    PostgreSQL's lock on the bookmark's row.
+    """
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.execute(
+            select(bookmark.c.id).where(bookmark.c.id == item_id).with_for_update()
+        )
+    return conn
+
+
+class TestUnavailableDatabase:
+    def test_lock_wait_is_bounded(self, database_url):
+        """
+        A write that waits for another transaction's lock gives up after
+        the statement timeout (PostgreSQL) or the busy timeout (SQLite), and
+        is answered 503 with Retry-After instead of hanging.
+        """
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": database_url,
+                "DATABASE_STATEMENT_TIMEOUT": 0.3,
+                "DATABASE_BUSY_TIMEOUT": 0.3,
+                "DATABASE_RETRY_AFTER": 2,
+            }
+        )
+        client = app.test_client()
+        item = _create(client)
+        with app.app_context():
+            engine = svc.get(Engine)
+        answers = []
+
+        def patch():
+            begin = time.monotonic()
+            resp = client.patch(f"/api/v1/bookmarks/{item['id']}", json={"title": "x"})
+            answers.append((resp, time.monotonic() - begin))
+
+        holder = _hold_write_lock(engine, item["id"])
+        try:
+            thread = threading.Thread(target=patch)
+            thread.start()
+            thread.join(timeout=5)
+        finally:
+            holder.rollback()
+            holder.close()
+            thread.join(timeout=10)
+            svc.close_registry(app)
+
+        ((resp, seconds),) = answers
+        assert seconds < 3
+        assert resp.status_code == 503
+        assert resp.headers["Retry-After"] == "2"
+        assert resp.json == {
+            "code": 503,
+            "status": "Service Unavailable",
+            "message": "The database is busy or unreachable; try again later.",
+        }
+
+    def test_pool_exhausted(self, database_url):
+        """
+        When no connection is free in the pool within its pool_timeout, the
+        request is answered 503 with Retry-After in the JSON error shape.
+        """
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": database_url,
+                "DATABASE_ENGINE_OPTIONS": {
+                    "pool_size": 1,
+                    "max_overflow": 0,
+                    "pool_timeout": 0.1,
+                },
+            }
+        )
+        with app.app_context():
+            engine = svc.get(Engine)
+        held = engine.connect()
+        try:
+            resp = app.test_client().get("/api/v1/bookmarks")
+        finally:
+            held.close()
+        after = app.test_client().get("/api/v1/bookmarks")
+        svc.close_registry(app)
+
+        assert resp.status_code == 503
+        assert resp.headers["Retry-After"] == "1"
+        assert resp.json["code"] == 503
+        assert "QueuePool" not in resp.get_data(as_text=True)
+        assert after.status_code == 200
+
+    def test_connect_timeout(self):
+        """
+        Connecting to a PostgreSQL server that accepts the connection but
+        never answers fails within the connect timeout, instead of hanging.
+        """
+        outcome = []
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            port = silent.getsockname()[1]
+            engine = make_engine(
+                f"postgresql+psycopg://x:x@127.0.0.1:{port}/x", connect_timeout=1
+            )
+
+            def connect():
+                begin = time.monotonic()
+                with pytest.raises(DBAPIError, match="timeout expired") as caught:
+                    engine.connect()
+                outcome.append((caught.value, time.monotonic() - begin))
+
+            thread = threading.Thread(target=connect, daemon=True)
+            thread.start()
+            thread.join(timeout=10)
+        engine.dispose()
+
+        ((_, seconds),) = outcome
+        assert seconds < 4
+
+    @pytest.mark.parametrize(
+        ("backend", "expected"),
+        [
+            ("sqlite", {"timeout": 0.5}),
+            (
+                "postgresql",
+                {"connect_timeout": 2, "options": "-c statement_timeout=250"},
+            ),
+        ],
+    )
+    def test_timeouts_reach_the_driver(self, tmp_path, backend, expected):
+        """
+        The timeouts become the driver's connect arguments (libpq's
+        connect_timeout is whole seconds, at least 2), beside the
+        connect_args of the engine options.
+        """
+        url = (
+            f"sqlite:///{tmp_path / 'x.sqlite3'}"
+            if backend == "sqlite"
+            else "postgresql+psycopg://x@127.0.0.1/x"
+        )
+        options = {"connect_args": {"application_name": "bookmarks"}}
+        if backend == "sqlite":
+            options = {"connect_args": {"check_same_thread": True}}
+        captured = []
+
+        def record(_dialect, _record, _cargs, cparams):
+            captured.append(dict(cparams))
+            raise _CapturedError
+
+        engine = make_engine(
+            url, options, connect_timeout=0.4, statement_timeout=0.25, busy_timeout=0.5
+        )
+        event.listen(engine, "do_connect", record)
+        try:
+            with pytest.raises(_CapturedError):
+                engine.connect()
+        finally:
+            engine.dispose()
+
+        ((params,),) = [captured]
+        assert {key: params[key] for key in expected} == expected
+        assert set(options["connect_args"]) <= set(params)
+
+    def test_configured_timeouts(self, database_url):
+        """
+        Every connection of the app runs with the configured timeouts.
+        """
+        app = create_app(
+            {
+                "DATABASE_URL": database_url,
+                "DATABASE_CONNECT_TIMEOUT": 3,
+                "DATABASE_STATEMENT_TIMEOUT": 1.5,
+                "DATABASE_BUSY_TIMEOUT": 1.5,
+            }
+        )
+        try:
+            with app.app_context():
+                conn = svc.get(Connection)
+                if conn.dialect.name == "sqlite":
+                    setting = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+                    expected = 1500
+                else:
+                    setting = (
+                        conn.exec_driver_sql("SHOW statement_timeout").scalar_one(),
+                        conn.connection.driver_connection.info.get_parameters()[
+                            "connect_timeout"
+                        ],
+                    )
+                    expected = ("1500ms", "3")
+        finally:
+            svc.close_registry(app)
+
+        assert setting == expected
+
+
+class _CapturedError(Exception):
+    """Stops a connection attempt once its arguments are seen."""
+
+
+# -- the health check's own app context ---------------------------------------------
+
+
+class TestPingContext:
+    def test_only_the_request_connection_ends_with_the_response(self, api, monkeypatch):
+        """
+        A connection opened in an app context of its own while a request is
+        active (a health check's ping) is not committed or rolled back by the
+        request's response, which the ping may still be using; it is closed
+        with its app context. The request's own connection is committed.
+        """
+        ended = []
+        real = db._end_transaction
+
+        def spy(conn, response):
+            ended.append(conn)
+            return real(conn, response)
+
+        monkeypatch.setattr(db, "_end_transaction", spy)
+        with api.test_request_context("/api/v1/bookmarks", method="POST"):
+            api.preprocess_request()
+            svc.get(BookmarkRepository).create(BOOKMARK)
+            with api.app_context():
+                pinged = svc.get(Connection)
+                pinged.execute(text("SELECT 1"))
+            api.process_response(api.response_class("ok", status=201))
+            own = svc.get(Connection)
+
+        assert ended == [own]
+        assert pinged.closed
+        assert [row["title"] for row in _rows(api)] == ["Flask"]
+
+
 # -- one transaction per request ------------------------------------------------
 
 
@@ -674,6 +1087,210 @@ class TestTagPolicy:
             )
 
 
+class TestTags:
+    def test_repeats_count_once(self, api_client):
+        """
+        21 entries that fold to one tag are one tag, not more than 20.
+        """
+        item = _create(api_client, tags=["a"] * 21)
+
+        assert item["tags"] == ["a"]
+
+    def test_case_variants_count_once(self, api_client):
+        """
+        Entries that differ only in case are one tag.
+        """
+        variants = ["".join(bits) for bits in itertools.product("aA", "bB", "cC")]
+        item = _create(api_client, tags=[*variants, *variants, "ABC", "d"])
+
+        assert item["tags"] == ["abc", "d"]
+
+    def test_too_many_different_tags(self, api, api_client):
+        """
+        21 different tags are refused with 422, and nothing is stored.
+        """
+        tags = [f"t{i}" for i in range(21)]
+
+        resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, "tags": tags})
+
+        assert resp.status_code == 422
+        assert resp.json["errors"] == {
+            "json": {"tags": ["Give at most 20 different tags."]}
+        }
+        assert _rows(api) == []
+
+    def test_long_list_refused_before_its_entries(self, api_client):
+        """
+        More entries than MAX_TAG_ENTRIES are refused with one message,
+        before any entry is checked: the error does not grow with the list.
+        """
+        tags = ["not a tag!"] * 10_000
+
+        resp = api_client.post("/api/v1/bookmarks", json={**BOOKMARK, "tags": tags})
+
+        assert resp.status_code == 422
+        assert resp.json["errors"] == {
+            "json": {"tags": [f"Longer than maximum length {MAX_TAG_ENTRIES}."]}
+        }
+
+    def test_document_gives_the_entries_bound(self, api):
+        """
+        The document's maxItems is the bound on entries that the validator
+        checks, and the description says how repeats count.
+        """
+        schema = build_spec(api)["components"]["schemas"]["Bookmark"]["properties"]
+
+        assert schema["tags"]["maxItems"] == MAX_TAG_ENTRIES
+        assert "a repeat, in any case, counts once" in schema["tags"]["description"]
+
+    def test_patch_folds_before_counting(self, api_client):
+        """
+        PATCH folds and de-duplicates tags before counting them too.
+        """
+        item = _create(api_client)
+
+        resp = api_client.patch(
+            f"/api/v1/bookmarks/{item['id']}", json={"tags": ["X", "x"] * 15}
+        )
+
+        assert (resp.status_code, resp.json["tags"]) == (200, ["x"])
+
+
+class TestSearch:
+    @pytest.mark.parametrize(
+        ("stored", "query"),
+        [
+            ("école", "ÉCOLE"),
+            ("ÉCOLE", "école"),
+            ("Straße", "STRASSE"),
+            ("Ωμέγα", "ΩΜΈΓΑ"),
+            # Decomposed: e and a combining acute accent.
+            ("e\u0301cole", "ÉCOLE"),
+        ],
+        ids=["lower-stored", "upper-stored", "sharp-s", "greek", "decomposed"],
+    )
+    def test_unicode_case_insensitive(self, api_client, stored, query):
+        """
+        ?q= ignores case beyond ASCII, the same on SQLite and PostgreSQL:
+        Unicode case folding of canonically equivalent text.
+        """
+        found = _create(api_client, title=f"L'{stored} de Paris")
+        noted = _create(api_client, title="Notes", notes=f"Voir {stored}.")
+        _create(api_client, title="Ecole without an accent")
+
+        resp = api_client.get("/api/v1/bookmarks", query_string={"q": query})
+
+        assert resp.json["items"] == [found, noted]
+
+    def test_search_follows_changes(self, api_client):
+        """
+        A replaced or changed title or notes is searched as it now is.
+        """
+        item = _create(api_client, title="Avant", notes="Rien")
+        url = f"/api/v1/bookmarks/{item['id']}"
+
+        def found(query):
+            resp = api_client.get("/api/v1/bookmarks", query_string={"q": query})
+            return [each["id"] for each in resp.json["items"]]
+
+        api_client.put(url, json={**BOOKMARK, "title": "Après", "notes": "ÉTÉ"})
+        replaced = (found("AVANT"), found("APRÈS"), found("été"))
+        api_client.patch(url, json={"notes": "Hiver"})
+        changed = (found("été"), found("HIVER"), found("après"))
+
+        assert replaced == ([], [item["id"]], [item["id"]])
+        assert changed == ([], [item["id"]], [item["id"]])
+
+
+class TestTrustedHosts:
+    @pytest.mark.parametrize("host", ["evil.example", "localhost.evil.example"])
+    def test_untrusted_host(self, api_client, host):
+        """
+        A Host header that TRUSTED_HOSTS does not name is a JSON 400, before
+        it can reach the Link header's absolute URLs.
+        """
+        resp = api_client.get("/api/v1/bookmarks", headers={"Host": host})
+
+        assert resp.status_code == 400
+        assert resp.json["code"] == 400
+        assert "Link" not in resp.headers
+
+    @pytest.mark.parametrize("host", ["localhost", "127.0.0.1:8000", "api.localhost"])
+    def test_local_hosts_trusted_by_default(self, api_client, host):
+        """
+        By default the local names are trusted, with any port.
+        """
+        resp = api_client.get("/api/v1/bookmarks", headers={"Host": host})
+
+        assert resp.status_code == 200
+        assert f"<http://{host}/api/v1/bookmarks?" in resp.headers["Link"]
+
+    def test_configured_hosts(self, database_url):
+        """
+        TRUSTED_HOSTS names the hosts of a deployment; others, the local
+        names included, are refused.
+        """
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": database_url,
+                "TRUSTED_HOSTS": ["api.example.org"],
+            }
+        )
+        try:
+            client = app.test_client()
+            ok = client.get("/api/v1/bookmarks", headers={"Host": "api.example.org"})
+            local = client.get("/api/v1/bookmarks", headers={"Host": "localhost"})
+        finally:
+            svc.close_registry(app)
+
+        assert (ok.status_code, local.status_code) == (200, 400)
+        assert "<http://api.example.org/api/v1/bookmarks?" in ok.headers["Link"]
+
+    def test_from_environment(self, database_url, monkeypatch):
+        """
+        FLASK_TRUSTED_HOSTS sets it from the environment, as JSON; null
+        trusts every host (behind a proxy that checks it).
+        """
+        monkeypatch.setenv("FLASK_TRUSTED_HOSTS", "null")
+        app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+        try:
+            resp = app.test_client().get(
+                "/api/v1/bookmarks", headers={"Host": "anything.example"}
+            )
+        finally:
+            svc.close_registry(app)
+
+        assert app.config["TRUSTED_HOSTS"] is None
+        assert resp.status_code == 200
+
+    @pytest.mark.parametrize(
+        ("trusted", "host"),
+        [(None, "evil.example"), (["api.example.org"], "api.example.org:443")],
+        ids=["all", "named"],
+    )
+    def test_check_host_passes(self, api, trusted, host):
+        """
+        check_host, which Flask 3.0 apps run before each request, lets a
+        trusted host through and leaves request.host checked.
+        """
+        api.config["TRUSTED_HOSTS"] = trusted
+        with api.test_request_context("/", headers={"Host": host}):
+            check_host()
+
+            assert request.host == host
+
+    def test_check_host_refuses(self, api):
+        """
+        check_host refuses an untrusted host with a 400.
+        """
+        with (
+            api.test_request_context("/", headers={"Host": "evil.example"}),
+            pytest.raises(SecurityError, match=r"Host 'evil\.example' is not trusted"),
+        ):
+            check_host()
+
+
 # -- swapping services in tests ------------------------------------------------------
 
 
@@ -701,7 +1318,7 @@ class TestSwappedServices:
             resp = api.test_client().get("/health")
 
         assert resp.status_code == 503
-        assert resp.json["failing"] == ["sqlalchemy.engine.base.Connection"]
+        assert resp.json["failing"] == ["database"]
 
 
 # -- the app as a whole ------------------------------------------------------------
@@ -720,14 +1337,21 @@ class TestWiring:
 
     def test_health(self, api_client):
         """
-        /health pings the database.
+        /health pings the database, under a stable name rather than the
+        connection's class.
         """
         resp = api_client.get("/health")
 
-        assert resp.json == {
-            "status": "ok",
-            "services": {"sqlalchemy.engine.base.Connection": "ok"},
-        }
+        assert resp.json == {"status": "ok", "services": {"database": "ok"}}
+
+    def test_reports_health_name(self, api):
+        """
+        The reports' read-only connection has a stable name of its own.
+        """
+        with api.test_request_context("/reports/v1/tags"):
+            names = sorted(ping.name for ping in svc.get_pings())
+
+        assert names == ["database-read-only"]
 
     def test_all_services_resolve(self, api):
         """
@@ -811,7 +1435,7 @@ _FORK = """
 import os, sys
 from sqlalchemy import Engine, text
 import flask_servicecbv as svc
-from example_api import create_app, db
+from example_api import check_host, create_app, db
 
 app = create_app({"DATABASE_URL": sys.argv[1]})
 with app.app_context():
@@ -1038,6 +1662,36 @@ class TestGunicorn:
         assert sorted(item["id"] for item in listed["items"]) == sorted(created)
         assert report["tags"] == {f"t{n}": 10 for n in range(8)}
 
+    def test_if_match_race(self, database_url, tmp_path):
+        """
+        4 concurrent PATCHes with the same If-Match, across both workers:
+        exactly one 200 and three 412s, round after round (100 rounds on
+        PostgreSQL, 25 on SQLite, where writers queue for one lock).
+        """
+        rounds = 100 if database_url.startswith("postgresql") else 25
+        tally = []
+        with gunicorn(database_url, tmp_path) as port:
+            location = _http(port, "POST", "/api/v1/bookmarks", BOOKMARK)[1]["Location"]
+            for number in range(rounds):
+                etag = _http(port, "GET", location)[1]["ETag"]
+                start = threading.Barrier(4)
+                statuses = []
+
+                def patch(client, etag=etag, number=number, start=start, out=statuses):
+                    start.wait(timeout=10)
+                    body = {"title": f"{number}-{client}"}
+                    headers = {"If-Match": etag}
+                    out.append(_http(port, "PATCH", location, body, headers)[0])
+
+                threads = [threading.Thread(target=patch, args=(n,)) for n in range(4)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(timeout=30)
+                tally.append(sorted(statuses))
+
+        assert tally == [[200, 412, 412, 412]] * rounds
+
     def test_schemathesis(self, database_url, tmp_path):
         """
         schemathesis with every check finds nothing: no 5xx, and every status,
@@ -1125,7 +1779,10 @@ class TestDatabase:
 
         with pytest.raises(
             db.SchemaMismatchError,
-            match=r"'bookmark' .* has no column notes, created_at, updated_at: ",
+            match=(
+                r"'bookmark' .* has no column notes, title_folded, notes_folded, "
+                r"created_at, updated_at: "
+            ),
         ):
             create_app({"DATABASE_URL": database_url})
 
