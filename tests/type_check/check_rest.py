@@ -20,6 +20,8 @@ from flask_servicecbv.rest import (
     InMemoryRepository,
     ItemView,
     Pagination,
+    ReadOnlyCollectionView,
+    ReadOnlyItemView,
     Repository,
     RestView,
     reads,
@@ -121,3 +123,30 @@ def repository_of(repository: Repository[dict[str, Any]]) -> int:
 
 
 repository_of(BookmarkRepository())
+
+
+class PublicBookmarks(ReadOnlyCollectionView):
+    """Bookmarks, listed only."""
+
+    repository = ServiceAttr(BookmarkRepository)
+    schema = BookmarkSchema
+
+
+class PublicBookmark(ReadOnlyItemView):
+    """One bookmark, retrieved only."""
+
+    repository = ServiceAttr(BookmarkRepository)
+    schema = BookmarkSchema
+
+
+def retitle(
+    repository: Repository[dict[str, Any]], title: str
+) -> dict[str, Any] | None:
+    """A conditional update: the precondition sees the current item."""
+    seen: list[dict[str, Any]] = []
+    return repository.update(
+        1, {"title": title}, partial=True, precondition=seen.append
+    )
+
+
+assert_type(retitle(BookmarkRepository([{"title": "a"}]), "b"), "dict[str, Any] | None")
