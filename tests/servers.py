@@ -1,0 +1,406 @@
+"""
+Real servers for the end-to-end tests: gunicorn, nginx and a TCP proxy that
+freezes, all on loopback ports the kernel picks, all stopped when their block
+ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import http.client
+import json
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Debian's nginx.
+NGINX = Path("/usr/sbin/nginx")
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a loopback port that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+# -- clients -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP response, read in full, and how long it took to come."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+    seconds: float
+
+    def json(self) -> Any:
+        """The body, decoded as JSON."""
+        return json.loads(self.body)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10,
+) -> Reply:
+    """
+    Send one request on a connection of its own and read the response.
+
+    A *body* that is not ``bytes`` is sent as JSON.
+    """
+    sent = dict(headers or {})
+    if body is not None and not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+        sent.setdefault("Content-Type", "application/json")
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    start = time.monotonic()
+    try:
+        conn.request(method, path, body, sent)
+        resp = conn.getresponse()
+        data = resp.read()
+        return Reply(resp.status, resp.headers, data, time.monotonic() - start)
+    finally:
+        conn.close()
+
+
+def stream(
+    port: int,
+    head: bytes,
+    chunks: Iterable[bytes],
+    *,
+    method: str = "POST",
+    timeout: float = 10,
+) -> Reply:
+    """
+    Send *head* (request line and headers) then each of *chunks* while the
+    response is read: a server may answer before the body is all sent.
+
+    Bytes the server no longer wants (it answered, and closed) are dropped.
+    """
+    sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+
+    def send() -> None:
+        try:
+            sock.sendall(head)
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except OSError:
+            # The server closed the connection: it has answered.
+            pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    start = time.monotonic()
+    sender.start()
+    try:
+        resp = http.client.HTTPResponse(sock, method=method)
+        resp.begin()
+        data = resp.read()
+        return Reply(resp.status, resp.headers, data, time.monotonic() - start)
+    finally:
+        # Wakes a sender blocked on a full socket buffer.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sender.join(timeout)
+        sock.close()
+
+
+def head_of(method: str, path: str, headers: Mapping[str, str]) -> bytes:
+    """The request line and headers of an HTTP/1.1 request."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {LOOPBACK}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def chunked(body: bytes, size: int) -> Iterator[bytes]:
+    """*body* in chunks of *size* bytes, in chunked transfer coding."""
+    for start in range(0, len(body), size):
+        part = body[start : start + size]
+        yield f"{len(part):x}\r\n".encode() + part + b"\r\n"
+    yield b"0\r\n\r\n"
+
+
+# -- processes -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server process listening on *port*, with its output in *log*."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def children(self) -> list[int]:
+        """The process ids of its direct children: gunicorn's workers."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of process *pid*, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    msg = f"/proc/{pid}/status has no VmRSS line."  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover -- a kernel thread only
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str],
+    port: int,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    ready: str | None = "/health",
+    stop: signal.Signals = signal.SIGTERM,
+) -> Iterator[Server]:
+    """
+    Run *command*, which listens on *port*, until the block ends.
+
+    Bounded: it must answer *ready* with ``200`` (or, with *ready* None,
+    accept a connection) within 30 s, and it is stopped with *stop*, then
+    ``SIGKILL``, whatever happens.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 -- our own commands
+            command,
+            cwd=workdir,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                if ready is None:
+                    socket.create_connection((LOOPBACK, port), timeout=5).close()
+                    status = 200
+                else:
+                    status = request(port, "GET", ready).status
+            except OSError:
+                time.sleep(0.1)
+            else:
+                break
+        assert status == 200, log.read_text()
+        yield Server(port, process, log)
+    finally:
+        process.send_signal(stop)
+        try:
+            process.wait(timeout=15)
+        finally:
+            if process.poll() is None:  # pragma: no cover -- only if it hangs
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def gunicorn(
+    workdir: Path,
+    database_url: str,
+    *options: str,
+    app: str = "example_api:create_app()",
+    workers: int = 2,
+    threads: int = 4,
+) -> Iterator[Server]:
+    """
+    Serve *app* (example_api by default) under gunicorn, *workers* processes
+    of *threads* threads (gthread), on a free loopback port, with
+    ``DATABASE_URL`` set to *database_url*.
+    """
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--workers={workers}",
+        f"--threads={threads}",
+        "--worker-class=gthread",
+        f"--bind={LOOPBACK}:{port}",
+        "--graceful-timeout=5",
+        *options,
+        app,
+    ]
+    env = {
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+        # gunicorn's control socket goes here, one per server.
+        "XDG_RUNTIME_DIR": str(workdir),
+    }
+    with running(command, port, workdir, env=env) as server:
+        yield server
+
+
+def nginx_config(workdir: Path, http: str) -> str:
+    """
+    The main configuration of an nginx that runs as the current user, with
+    every file it writes under *workdir*, around the ``http`` block *http*.
+    """
+    user = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    temp = "\n".join(
+        f"    {kind}_temp_path {workdir / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""\
+# Ignored unless nginx starts as root; then its workers stay this user.
+user {user} {group};
+daemon off;
+master_process on;
+worker_processes 1;
+pid {workdir / "nginx.pid"};
+lock_file {workdir / "nginx.lock"};
+error_log {workdir / "error.log"} warn;
+events {{
+    worker_connections 256;
+}}
+http {{
+    access_log {workdir / "access.log"} upstream;
+{temp}
+{http}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx(workdir: Path, http: str, port: int) -> Iterator[Server]:
+    """
+    Run Debian's nginx with the ``http`` block *http*, which listens on
+    *port*, until the block ends; no system file is read or written.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "nginx.conf"
+    config.write_text(nginx_config(workdir, http))
+    command = [
+        str(NGINX),
+        "-p",
+        str(workdir),
+        "-c",
+        str(config),
+        "-e",
+        str(workdir / "error.log"),
+    ]
+    with running(command, port, workdir, ready=None, stop=signal.SIGQUIT) as server:
+        yield server
+
+
+# -- a database connection that hangs ------------------------------------------
+
+
+class FrozenProxy:
+    """
+    A TCP proxy on loopback to *upstream* that, once :meth:`freeze` is
+    called, stops forwarding: the connections stay open and what is sent on
+    them goes nowhere, as with a database host that stopped answering.
+
+    Args:
+        upstream: The (host, port) to forward to.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._frozen = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        """Stop forwarding, on the open connections and on new ones."""
+        self._frozen.set()
+
+    def close(self) -> None:
+        """Close every connection: whoever waits on one gets an error."""
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self.upstream, timeout=5)
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, target), daemon=True
+                ).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if self._frozen.is_set():
+                    continue  # swallowed
+                target.sendall(data)
+        # One side closed: close the other's direction too.
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+# -- databases -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def postgresql_database(url: str) -> Iterator[str]:
+    """
+    Create a database of its own beside the PostgreSQL database at *url* and
+    yield its URL: the tables of a test module never meet another's, nor
+    those of a test run at the same time; drop it when the block ends.
+
+    The role of *url* needs ``CREATEDB``.
+    """
+    parsed = make_url(url)
+    name = f"{parsed.database}_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield parsed.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with engine.connect() as conn:
+                # FORCE: a server stopped with SIGKILL may leave a session.
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
