@@ -179,7 +179,7 @@ def _model_with(field: str, *hints) -> type:
     return models.pop()
 
 
-def _roles_module(package: Path) -> str:
+def _roles_module(package: Path, output: str) -> str:
     """
     The source of ``roles``: which generated module or class plays which
     part, read from the generated operations' signatures.
@@ -188,7 +188,7 @@ def _roles_module(package: Path) -> str:
     imports = {}
     hints = {}
     for alias, operation in OPERATIONS.items():
-        assert operation in modules, (operation, sorted(modules))
+        assert operation in modules, f"{operation} not generated:\n{output}"
         module = importlib.import_module(f"{PACKAGE}.{modules[operation]}")
         hints[alias] = typing.get_type_hints(module.sync_detailed)
         parent, _, name = modules[operation].rpartition(".")
@@ -266,7 +266,7 @@ def _generated(tmp_path_factory, document_bytes):
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(directory))
         (directory / PACKAGE / "roles.py").write_text(
-            _roles_module(directory / PACKAGE)
+            _roles_module(directory / PACKAGE, result.stdout + result.stderr)
         )
         yield Generated(directory, result.stdout + result.stderr)
         for name in [m for m in sys.modules if m.partition(".")[0] == PACKAGE]:
