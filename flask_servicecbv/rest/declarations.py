@@ -374,6 +374,9 @@ def reads(
         msg = f"reads(arg={arg!r}) is not a valid argument name; use an identifier."
         raise RestDeclarationError(msg)
     loaded = _schema(schema, f"reads({schema!r})", many=None)
+    if partial is False and loaded.partial:
+        # A schema instance's own partial, which load(partial=False) ignores.
+        partial = loaded.partial
     inp = Input(
         loaded,
         location,

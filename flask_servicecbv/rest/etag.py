@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Final
 
-from werkzeug.exceptions import PreconditionFailed, PreconditionRequired
+from werkzeug.exceptions import BadRequest, PreconditionFailed, PreconditionRequired
 
 if TYPE_CHECKING:
     from flask import Request
@@ -13,6 +14,15 @@ if TYPE_CHECKING:
 __all__ = ["check_if_match", "check_preconditions", "etag_of", "if_none_match"]
 
 _SAFE = ("GET", "HEAD")
+
+#: What ``If-Match`` and ``If-None-Match`` hold: ``*``, or a list of entity
+#: tags, weak or strong, in printable ASCII (RFC 9110, 8.8.3 and 13.1).
+#: The OpenAPI document shows it as the headers' pattern.
+ENTITY_TAG_LIST: Final = (
+    r'(?:W/)?"[\x21\x23-\x7e]*"(?:[ \t]*,[ \t]*(?:W/)?"[\x21\x23-\x7e]*")*'
+)
+ENTITY_TAGS: Final = rf"\*|{ENTITY_TAG_LIST}"
+_ENTITY_TAGS: Final = re.compile(ENTITY_TAGS)
 
 
 def etag_of(body: bytes) -> str:
@@ -92,8 +102,19 @@ def check_preconditions(
 
         werkzeug.exceptions.PreconditionRequired: *required*, a change, and
             no ``If-Match`` (428).
+
+        werkzeug.exceptions.BadRequest: A header is not ``*`` or a list of
+            entity tags (400).
     """
     environ = request.environ
+    for key, name in (
+        ("HTTP_IF_MATCH", "If-Match"),
+        ("HTTP_IF_NONE_MATCH", "If-None-Match"),
+    ):
+        # What the document's pattern refuses is refused, not ignored.
+        if key in environ and _ENTITY_TAGS.fullmatch(environ[key]) is None:
+            msg = f"{name} is not * or a list of entity tags; send ETags as received."
+            raise BadRequest(msg)
     safe = request.method in _SAFE
     if "HTTP_IF_MATCH" in environ:
         if etag is None or not request.if_match.contains(etag):

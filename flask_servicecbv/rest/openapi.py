@@ -6,16 +6,17 @@ It needs apispec: ``pip install flask-servicecbv[openapi]``.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 import re
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.cli import AppGroup
-from marshmallow import RAISE, Schema
+from marshmallow import RAISE, Schema, missing
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import (
     AnyConverter,
@@ -30,19 +31,21 @@ from flask_servicecbv.exceptions import OpenAPIError
 from flask_servicecbv.health import HealthView
 from flask_servicecbv.views import ServiceMixin
 
-from .declarations import RestMixin, _unknown_for
-from .docs_page import add_docs_page
+from . import generics
+from .declarations import RestMixin, _unknown_for, status_name
+from .docs_page import DEFAULT_ASSETS, add_docs_page
 from .errors import PROBLEM_JSON, ErrorSchema, ProblemSchema
-from .etag import etag_of
+from .etag import ENTITY_TAG_LIST, etag_of
 from .generics import MAX_ID, DeleteMixin, IdConverter, RetrieveMixin, UpdateMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from apispec import APISpec
+    from marshmallow.fields import Field
     from werkzeug.routing import Rule
 
-    from .declarations import Input, Plan
+    from .declarations import DeclaredError, Input, Plan
 
 __all__ = ["OpenAPI", "build_spec", "spec_json"]
 
@@ -57,6 +60,30 @@ _BODY_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
     "files": ("multipart/form-data",),
 }
 _METHODS: Final = ("get", "put", "post", "delete", "patch")
+
+# The schema of If-Match and If-None-Match, "*" or a list of entity tags
+# (RFC 9110, 8.8.3 and 13.1), which the views refuse with 400 when a value
+# does not match. "*" is a branch of its own, so
+# that a generator that only makes letters and digits in headers (as
+# schemathesis does) still finds a valid value to send.
+_ENTITY_TAGS_SCHEMA: Final[Mapping[str, Any]] = {
+    "anyOf": [
+        {"type": "string", "const": "*"},
+        {"type": "string", "pattern": f"^(?:{ENTITY_TAG_LIST})$"},
+    ],
+    "examples": ['"9a0364b9e99bb480dd25e1f0284c8555"', "*"],
+}
+
+# The header that a 415 answer names the accepted media types in, by method.
+_ACCEPT_HEADERS: Final[Mapping[str, str]] = {
+    "post": "Accept-Post",
+    "patch": "Accept-Patch",
+}
+
+# Schema variants: how a schema is shown where it is read, or sent.
+_OUTPUT: Final = "output"
+_INPUT: Final = "input"
+_PATCH: Final = "patch"
 
 #: The configuration keys and their defaults.
 DEFAULTS: Final[Mapping[str, Any]] = {
@@ -78,7 +105,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "OPENAPI_DOCS_URL": None,
     # Where the page loads Swagger UI from: a URL prefix, or a directory of
     # swagger-ui-dist files that the app then serves itself (no CDN needed).
-    "OPENAPI_DOCS_ASSETS": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5",
+    "OPENAPI_DOCS_ASSETS": DEFAULT_ASSETS,
 }
 
 
@@ -144,6 +171,190 @@ def _title(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
+# -- request and response variants -----------------------------------------
+
+_REF: Final = "#/components/schemas/"
+
+# The keywords of a JSON schema whose values are schemas, or maps or lists of
+# schemas: where a variant looks for defaults, requirements and references.
+_SUBSCHEMA: Final = frozenset(
+    {"items", "additionalProperties", "not", "contains", "propertyNames"}
+)
+_SUBSCHEMA_MAPS: Final = frozenset({"properties", "patternProperties", "$defs"})
+_SUBSCHEMA_LISTS: Final = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+
+
+def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for key, value in schema.items():
+        if key in _SUBSCHEMA and isinstance(value, dict):
+            yield value
+        elif key in _SUBSCHEMA_MAPS:
+            yield from (v for v in value.values() if isinstance(v, dict))
+        elif key in _SUBSCHEMA_LISTS:
+            yield from (v for v in value if isinstance(v, dict))
+
+
+def always_sent(field: Field[Any]) -> bool:
+    """
+    Whether a response always holds *field* (not ``load_only``), so that its
+    schema lists it as ``required``.
+
+    The field's ``metadata["always_sent"]`` decides if it is set; otherwise a
+    field is always sent when it is ``required`` or has a ``load_default``
+    (every stored item was loaded with it), is ``dump_only`` (the server sets
+    it), or has a ``dump_default``.
+    """
+    flag = field.metadata.get("always_sent")
+    if flag is not None:
+        return bool(flag)
+    return (
+        field.required
+        or field.dump_only
+        or field.load_default is not missing
+        or field.dump_default is not missing
+    )
+
+
+def _body_mode(inp: Input) -> str:
+    """The variant of the body that *inp* loads."""
+    if inp.partial is True:
+        return _PATCH
+    if inp.partial:
+        return "patch-on:" + ",".join(sorted(inp.partial))
+    return _INPUT
+
+
+def _optional_fields(mode: str) -> frozenset[str]:
+    return (
+        frozenset(mode.removeprefix("patch-on:").split(","))
+        if ":" in mode
+        else frozenset()
+    )
+
+
+class _Variants:
+    """
+    The components of a document, each schema in the variants its uses need.
+
+    apispec describes a schema once; a response shows what is sent
+    (``Bookmark``: no ``load_only`` field, and every field always sent is
+    ``required``), a request body what is read (``BookmarkInput``: no
+    ``dump_only`` field), and a partial body what may be left out
+    (``BookmarkPatch``: nothing ``required`` and no ``default``, nested
+    schemas included, since ``partial`` reaches them).
+    """
+
+    def __init__(self, base: dict[str, Any], schemas: Mapping[str, Schema]) -> None:
+        self.base = base
+        self.schemas = schemas
+        self.made: dict[tuple[str, str], str] = {}
+        self.components: dict[str, Any] = {}
+
+    def ref(self, ref: str, mode: str) -> str:
+        """The reference to the variant *mode* of the component *ref*."""
+        return _REF + self.variant(ref.removeprefix(_REF), mode)
+
+    def variant(self, name: str, mode: str) -> str:
+        """Make the variant *mode* of the base component *name*; its name."""
+        key = (name, mode)
+        made = self.made.get(key)
+        if made is not None:
+            return made
+        optional = _optional_fields(mode)
+        new = self.variant_name(name, mode, optional)
+        self.made[key] = new
+        component = copy.deepcopy(self.base[name])
+        instance = self.schemas[name]
+        if mode == _OUTPUT:
+            kept = {f.data_key or n: f for n, f in instance.dump_fields.items()}
+            required = [k for k, f in kept.items() if always_sent(f)]
+        else:
+            kept = {f.data_key or n: f for n, f in instance.load_fields.items()}
+            required = [
+                key_
+                for key_, f in kept.items()
+                if f.required and f.name not in optional and mode != _PATCH
+            ]
+        properties = component.get("properties", {})
+        for key_, property_ in list(properties.items()):
+            if key_ not in kept:
+                del properties[key_]
+            elif kept[key_].name in optional:
+                property_.pop("default", None)
+        component.pop("required", None)
+        if required:
+            component["required"] = required
+        # partial=True reaches nested schemas; partial on some fields does not.
+        inner = _INPUT if optional and mode != _PATCH else mode
+        self.rewrite(component, inner, top=True, strip=inner != _INPUT)
+        self.components[new] = component
+        return new
+
+    def variant_name(self, name: str, mode: str, optional: frozenset[str]) -> str:
+        if mode == _OUTPUT:
+            return name
+        if mode == _INPUT:
+            new = f"{name}Input"
+        elif mode == _PATCH:
+            new = f"{name}Patch"
+        else:
+            new = f"{name}PatchOn" + "".join(_title(f) for f in sorted(optional))
+        number, unique = 1, new
+        taken = set(self.made.values())
+        while unique in self.base or unique in taken:
+            # A schema class of the same name as a variant: number the variant.
+            number += 1
+            unique = f"{new}{number}"
+        return unique
+
+    def rewrite(
+        self, schema: dict[str, Any], mode: str, *, top: bool, strip: bool
+    ) -> None:
+        """
+        Point *schema*'s references at their variants, and take ``default``
+        (and, for a patch, ``required``) out where *strip*.
+        """
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF):
+            schema["$ref"] = self.ref(ref, mode)
+        if strip:
+            schema.pop("default", None)
+            if mode == _PATCH and not top:
+                schema.pop("required", None)
+        for sub in _subschemas(schema):
+            self.rewrite(sub, mode, top=False, strip=strip)
+
+    def finish(
+        self, document: dict[str, Any], bodies: list[tuple[str, str, str]]
+    ) -> None:
+        """Point the document's bodies and responses at their variants."""
+        for path, method, mode in bodies:
+            content = document["paths"][path][method]["requestBody"]["content"]
+            for media in content.values():
+                self.rewrite(media["schema"], mode, top=False, strip=False)
+        # Everything else that names a schema shows what is sent.
+        for section in (document.get("paths", {}), document.get("components", {})):
+            for key, value in section.items():
+                if key != "schemas":
+                    self.rewrite_all(value)
+        document.setdefault("components", {})["schemas"] = dict(
+            sorted(self.components.items())
+        )
+
+    def rewrite_all(self, value: Any) -> None:
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_REF):
+                name = ref.removeprefix(_REF)
+                if name in self.base:
+                    value["$ref"] = self.ref(ref, _OUTPUT)
+            for item in value.values():
+                self.rewrite_all(item)
+        elif isinstance(value, list):
+            for item in value:
+                self.rewrite_all(item)
+
+
 # -- path parameters -------------------------------------------------------
 
 
@@ -196,12 +407,21 @@ def _path_and_parameters(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _docstring(func: Callable[..., Any], cls: type) -> tuple[str | None, str | None]:
-    text = (func.__doc__ or cls.__doc__ or "").strip()
-    if not text:
+    """
+    The summary and description of an operation: from the method's docstring,
+    else the view class's; the generic views' methods always take the class's,
+    so that each resource describes itself.
+    """
+    own = cls.__dict__.get("__doc__")
+    if getattr(func, "__module__", None) == generics.__name__:
+        text = own
+    else:
+        text = func.__doc__ or own
+    cleaned = inspect.cleandoc(text or "")
+    if not cleaned:
         return None, None
-    summary, _, rest = text.partition("\n")
-    rest = re.sub(r"^ {4}", "", rest, flags=re.MULTILINE).strip()
-    return summary.strip(), rest or None
+    summary, _, rest = cleaned.partition("\n")
+    return summary.strip(), rest.strip() or None
 
 
 def _error_media(app: Flask, endpoint: str) -> str | None:
@@ -219,6 +439,31 @@ def _error_media(app: Flask, endpoint: str) -> str | None:
     return None
 
 
+def _error_content(media: str | None) -> dict[str, Any]:
+    if media is None:
+        return {"text/html": {"schema": {"type": "string"}}}
+    return {media: {"schema": ProblemSchema if media == PROBLEM_JSON else ErrorSchema}}
+
+
+def _conditional(
+    name: str, description: str, *, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "in": "header",
+        "name": name,
+        "required": required,
+        "description": description,
+        "schema": copy.deepcopy(_ENTITY_TAGS_SCHEMA),
+    }
+
+
+def _writes_conditionally(cls: type, method: str) -> bool:
+    """Whether *method* of *cls* is a generic write that honours If-Match."""
+    return (issubclass(cls, UpdateMixin) and method in ("put", "patch")) or (
+        issubclass(cls, DeleteMixin) and method == "delete"
+    )
+
+
 class _Builder:
     def __init__(self, app: Flask) -> None:
         api_spec, plugin_cls = _apispec()
@@ -234,15 +479,22 @@ class _Builder:
             info={"description": config["OPENAPI_DESCRIPTION"]}
             if config.get("OPENAPI_DESCRIPTION")
             else {},
-            servers=list(config.get("OPENAPI_SERVERS") or []),
-            tags=list(config.get("OPENAPI_TAGS") or []),
             security=list(config.get("OPENAPI_SECURITY") or []),
         )
+        self.servers = list(config.get("OPENAPI_SERVERS") or [])
+        self.tags = list(config.get("OPENAPI_TAGS") or [])
         for name, scheme in (config.get("OPENAPI_SECURITY_SCHEMES") or {}).items():
             self.spec.components.security_scheme(name, scheme)
         self.operation_ids: set[str] = set()
         self.lenient: dict[tuple[type, str], type[Schema]] = {}
         self.error_schemas: set[str] = set()
+        # The request bodies, by path and method, and the variant each reads.
+        self.bodies: list[tuple[str, str, str]] = []
+        self.used_tags: set[str] = set()
+        # The operation being described: its error media type, and the
+        # variant of its body.
+        self.media: str | None = None
+        self.body_mode = _INPUT
 
     def build(self) -> dict[str, Any]:
         paths: dict[str, dict[str, Any]] = {}
@@ -260,12 +512,25 @@ class _Builder:
                 func = getattr(cls, method, None)
                 if func is None or method in operations:
                     continue
-                operations[method] = self.operation(rule, cls, method, func, parameters)
+                operations[method] = self.operation(
+                    rule, cls, method, func, parameters, path=path
+                )
         for path, operations in paths.items():
             if operations:
                 self.spec.path(path=path, operations=operations)
         document = self.spec.to_dict()
         self.fix_schemas(document)
+        _Variants(document["components"].get("schemas", {}), self.names.schemas).finish(
+            document, self.bodies
+        )
+        if not document["components"]["schemas"]:
+            del document["components"]["schemas"]
+        declared = {tag["name"] for tag in self.tags}
+        tags = self.tags + [{"name": tag} for tag in sorted(self.used_tags - declared)]
+        if tags:
+            document["tags"] = tags
+        if self.servers:
+            document["servers"] = self.servers
         return document
 
     def fix_schemas(self, document: dict[str, Any]) -> None:
@@ -288,8 +553,11 @@ class _Builder:
 
     def schema_for_input(self, cls: type[RestMixin], inp: Input) -> Schema:
         schema = inp.schema
-        if inp.partial:
-            schema = type(schema)(partial=inp.partial, many=schema.many)
+        if schema.partial:
+            # The body's variant says what partial leaves out (Input.partial
+            # has it): describe the whole schema.
+            schema = copy.copy(schema)
+            schema.partial = None
         unknown = _unknown_for(cls, inp)
         if unknown == schema.unknown:
             return schema
@@ -305,7 +573,7 @@ class _Builder:
             name = type(schema).__name__.removesuffix("Schema") + suffix
             variant = type(name, (type(schema),), {"Meta": meta})
             self.lenient[key] = variant
-        return variant(partial=schema.partial, many=schema.many)
+        return variant(many=schema.many)
 
     def operation(
         self,
@@ -314,6 +582,8 @@ class _Builder:
         method: str,
         func: Callable[..., Any],
         path_parameters: list[dict[str, Any]],
+        *,
+        path: str,
     ) -> dict[str, Any]:
         summary, description = _docstring(getattr(func, "__wrapped__", func), cls)
         operation: dict[str, Any] = {"operationId": self.operation_id(rule, method)}
@@ -329,18 +599,10 @@ class _Builder:
             plan = cls.rest_plans.get(method)
         parameters = list(path_parameters)
         responses: dict[str, Any] = {}
-        media = _error_media(self.app, rule.endpoint)
+        media = self.media = _error_media(self.app, rule.endpoint)
         if plan is not None:
             assert issubclass(cls, RestMixin)  # noqa: S101 -- for mypy
-            self.inputs(
-                cls,
-                plan,
-                operation,
-                parameters=parameters,
-                responses=responses,
-                media=media,
-            )
-            self.outputs(cls, plan, method, responses, media)
+            self.planned(cls, plan, operation, parameters, responses, path=path)
         elif issubclass(cls, HealthView):
             responses["200"] = self.health_response("All services answer.")
             responses["503"] = self.health_response("A service fails or times out.")
@@ -351,8 +613,71 @@ class _Builder:
             responses.setdefault("404", self.error(404, media))
         if parameters:
             operation["parameters"] = parameters
-        operation["responses"] = dict(sorted(responses.items()))
+        operation["responses"] = responses
+        if plan is not None:
+            self.hook(operation, plan.doc, media)
+        operation["responses"] = dict(sorted(operation["responses"].items()))
+        self.used_tags.update(operation.get("tags", ()))
         return operation
+
+    def planned(
+        self,
+        cls: type[RestMixin],
+        plan: Plan,
+        operation: dict[str, Any],
+        parameters: list[dict[str, Any]],
+        responses: dict[str, Any],
+        *,
+        path: str,
+    ) -> None:
+        """Describe what a plan reads, sends and answers."""
+        media = self.media
+        self.inputs(
+            cls,
+            plan,
+            operation,
+            parameters=parameters,
+            responses=responses,
+            media=media,
+        )
+        if operation.get("requestBody"):
+            self.bodies.append((path, plan.method, self.body_mode))
+        self.outputs(cls, plan, plan.method, responses, media)
+        self.conditional(
+            cls, plan, parameters=parameters, responses=responses, media=media
+        )
+        self.declared_errors(plan.errors, responses, media)
+
+    def hook(
+        self, operation: dict[str, Any], doc: Mapping[str, Any], media: str | None
+    ) -> None:
+        """Apply what doc() and OPENAPI add to, or change in, the operation."""
+        for key, value in doc.items():
+            if key != "responses":
+                operation[key] = copy.deepcopy(value)
+        for code, response in doc.get("responses", {}).items():
+            operation["responses"][code] = (
+                {"description": response, "content": _error_content(media)}
+                if isinstance(response, str)
+                else copy.deepcopy(response)
+            )
+
+    def declared_errors(
+        self,
+        errors: tuple[DeclaredError, ...],
+        responses: dict[str, Any],
+        media: str | None,
+    ) -> None:
+        texts: dict[int, list[str]] = {}
+        for error in errors:
+            found = texts.setdefault(error.status, [])
+            if error.description not in found:
+                found.append(error.description)
+        for status, descriptions in texts.items():
+            responses[str(status)] = {
+                "description": " ".join(descriptions),
+                "content": _error_content(media),
+            }
 
     def inputs(
         self,
@@ -366,6 +691,7 @@ class _Builder:
     ) -> None:
         bodies: dict[str, Any] = {}
         required = False
+        self.body_mode = _INPUT
         for inp in plan.inputs:
             schema = self.schema_for_input(cls, inp)
             if inp.location in ("query", "headers"):
@@ -376,13 +702,17 @@ class _Builder:
                 responses.setdefault("404", self.error(404, media))
             else:
                 required = required or inp.required
+                self.body_mode = _body_mode(inp)
                 for media_type in _BODY_TYPES[inp.location]:
                     bodies[media_type] = {"schema": schema}
                 if inp.description:
                     operation["requestBody"] = {"description": inp.description}
                 if inp.location == "json":
                     responses["400"] = self.error(400, media)
-                responses["415"] = self.error(415, media)
+                responses["413"] = self.error(413, media)
+                responses["415"] = self.error(
+                    415, media, header=_ACCEPT_HEADERS.get(plan.method)
+                )
         if bodies:
             operation.setdefault("requestBody", {}).update(
                 {"required": required, "content": bodies}
@@ -415,7 +745,7 @@ class _Builder:
             responses["default"] = {"description": "What the method returns."}
         else:
             response: dict[str, Any] = {
-                "description": output.description or HTTPStatus(output.status).phrase
+                "description": output.description or status_name(output.status)
             }
             if output.schema is not None:
                 response["content"] = {"application/json": {"schema": output.schema}}
@@ -440,37 +770,80 @@ class _Builder:
             responses[str(output.status)] = response
         if issubclass(cls, RetrieveMixin | UpdateMixin | DeleteMixin):
             responses["404"] = self.error(404, media)
-            if method in ("put", "patch", "delete"):
-                responses["412"] = self.error(412, media)
-                if cls.REQUIRE_IF_MATCH:
-                    responses["428"] = self.error(428, media)
 
-    def error(self, code: int, media: str | None) -> Any:
-        status = HTTPStatus(code)
-        name = "".join(word.capitalize() for word in status.phrase.split())
-        name = re.sub(r"[^A-Za-z0-9]", "", name)
-        content: dict[str, Any]
+    def conditional(
+        self,
+        cls: type[RestMixin],
+        plan: Plan,
+        *,
+        parameters: list[dict[str, Any]],
+        responses: dict[str, Any],
+        media: str | None,
+    ) -> None:
+        """Declare the preconditions an operation honours, and their answers."""
+        method = plan.method
+        if method == "get" and plan.output is not None and plan.output.etag:
+            parameters.append(
+                _conditional(
+                    "If-None-Match",
+                    "Answer 304 Not Modified if the representation's ETag is "
+                    "one of these (weak comparison), or any with *.",
+                )
+            )
+            parameters.append(
+                _conditional(
+                    "If-Match",
+                    "Answer 412 Precondition Failed unless the "
+                    "representation's ETag is one of these (strong comparison).",
+                )
+            )
+            responses["400"] = self.error(400, media)
+            responses["412"] = self.error(412, media)
+        elif _writes_conditionally(cls, method):
+            assert issubclass(cls, UpdateMixin | DeleteMixin)  # noqa: S101 -- for mypy
+            required = cls.REQUIRE_IF_MATCH
+            parameters.append(
+                _conditional(
+                    "If-Match",
+                    "Change the item only if its current ETag is one of these "
+                    "(strong comparison), or if it exists with *; else 412.",
+                    required=required,
+                )
+            )
+            parameters.append(
+                _conditional(
+                    "If-None-Match",
+                    "Change the item only if its current ETag is none of these; "
+                    "with *, only if it does not exist; else 412.",
+                )
+            )
+            # A header that is no list of entity tags is refused.
+            responses["400"] = self.error(400, media)
+            responses["412"] = self.error(412, media)
+            if required:
+                responses["428"] = self.error(428, media)
+
+    def error(self, code: int, media: str | None, *, header: str | None = None) -> Any:
+        name = re.sub(r"[^A-Za-z0-9]", "", status_name(code).title())
         if media is None:
-            content = {"text/html": {"schema": {"type": "string"}}}
             name += "Html"
-        else:
-            schema = ProblemSchema if media == PROBLEM_JSON else ErrorSchema
-            content = {media: {"schema": schema}}
-            if media == PROBLEM_JSON:
-                name += "Problem"
+        elif media == PROBLEM_JSON:
+            name += "Problem"
+        if header is not None:
+            name += header.replace("-", "")
         if name not in self.error_schemas:
             self.error_schemas.add(name)
             response: dict[str, Any] = {
-                "description": status.phrase,
-                "content": content,
+                "description": status_name(code),
+                "content": _error_content(media),
             }
-            if code == 415:  # noqa: PLR2004
+            if header is not None:
                 response["headers"] = {
                     header: {
                         "description": "The media types the operation reads.",
                         "schema": {"type": "string"},
+                        "required": True,
                     }
-                    for header in ("Accept-Post", "Accept-Patch")
                 }
             self.spec.components.response(name, response)
         # apispec turns a component's name into its $ref.
