@@ -842,8 +842,8 @@ class ServicePing:
     @property
     def name(self) -> str:
         """
-        The name of the service: the ``name=`` it was registered with, else
-        its key's ``module.QualName``.
+        The ``name=`` the service was registered with, else its key's
+        ``module.QualName``.
         """
         return self._svc.name
 
