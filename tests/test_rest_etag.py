@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from werkzeug.exceptions import PreconditionFailed, PreconditionRequired
+from werkzeug.exceptions import BadRequest, PreconditionFailed, PreconditionRequired
 
 from flask_servicecbv.rest import (
     check_if_match,
@@ -172,3 +172,16 @@ class TestCheckPreconditions:
         """
         with app.test_request_context(method=method) as ctx:
             assert not check_preconditions(TAG, ctx.request, required=True)
+
+    @pytest.mark.parametrize("name", ["If-Match", "If-None-Match"])
+    @pytest.mark.parametrize("value", ['"unterminated', "two words", '"a" "b"'])
+    def test_malformed(self, app, name, value):
+        """
+        A conditional header that is neither `*` nor a list of entity tags is
+        a 400, not a precondition that silently fails or passes.
+        """
+        with (
+            app.test_request_context(method="PUT", headers={name: value}) as ctx,
+            pytest.raises(BadRequest, match=r"is not \* or a list of entity tags"),
+        ):
+            check_preconditions(TAG, ctx.request)

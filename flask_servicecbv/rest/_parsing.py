@@ -91,7 +91,18 @@ def _bound(req: Request, limit: int) -> None:
     A chunked body within the limit is kept as the request's data, where
     Werkzeug's ``get_data()`` and form parsing find it.
     """
-    length = req.content_length
+    environ = req.environ
+    raw = environ.get("CONTENT_LENGTH")
+    if (
+        raw
+        and "HTTP_TRANSFER_ENCODING" not in environ
+        and raw.isascii()
+        and raw.isdigit()
+    ):
+        # The common case, read without Werkzeug's header parsing.
+        length: int | None = int(raw)
+    else:
+        length = req.content_length
     if length is not None:
         if length > limit:
             raise BodyTooLargeError(limit)
