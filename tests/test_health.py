@@ -334,15 +334,6 @@ class QuickHealth(HealthView):
     PING_TIMEOUT = 0.2
 
 
-@pytest.fixture(autouse=True)
-def _restore_quick_health():
-    """
-    Tests may change QuickHealth's MAX_PING_THREADS; give it back.
-    """
-    yield
-    QuickHealth.MAX_PING_THREADS = HealthView.MAX_PING_THREADS
-
-
 def ping_threads() -> list[threading.Thread]:
     """
     The threads of sync pings that are running.
@@ -418,7 +409,14 @@ class TestPingTimeout:
             "test_health.Database": "TimeoutError: no answer within 0.2 s"
         }
 
-    @pytest.mark.parametrize("max_threads", [1, 2])
+    @pytest.fixture(name="max_threads", params=[1, 2])
+    def _max_threads(self, request, monkeypatch):
+        """
+        QuickHealth with each of these MAX_PING_THREADS.
+        """
+        monkeypatch.setattr(QuickHealth, "MAX_PING_THREADS", request.param)
+        return request.param
+
     def test_hung_pings_bounded(self, hang_app, db, release, caplog, max_threads):
         """
         A check that finds no ping of the service younger than its timeout
@@ -426,7 +424,6 @@ class TestPingTimeout:
         while they all hang, checks report "timeout" at once without a new
         thread; once one ends, the next check pings again.
         """
-        QuickHealth.MAX_PING_THREADS = max_threads
         client = hang_app.test_client()
         for _ in range(max_threads):
             client.get("/health")
