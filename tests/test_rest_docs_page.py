@@ -191,7 +191,6 @@ class TestOtherAssets:
         with app.test_client().get("/docs/assets/swagger-ui.css") as css:
             assert css.get_data() == (PACKAGED / "swagger-ui.css").read_bytes()
 
-
     def test_app_routes_untouched(self):
         """
         The page and the assets it serves leave the app's own routes alone.
