@@ -288,6 +288,7 @@ events {{
     worker_connections 256;
 }}
 http {{
+    log_format upstream '$request_method $status $upstream_addr';
     access_log {workdir / "access.log"} upstream;
 {temp}
 {http}
