@@ -33,6 +33,13 @@ from flask_servicecbv.rest import (
     reads,
     returns,
 )
+from flask_servicecbv.rest.declarations import (
+    STATUS_NAMES,
+    DeclaredError,
+    ErrorResponse,
+    doc,
+    status_name,
+)
 
 
 class Item(Schema):
@@ -1369,3 +1376,376 @@ class TestTypedViews:
             "title": "untitled",
         }
         assert client.delete("/bookmarks/1").status_code == 428
+
+
+class NoCopiesLeftError(Exception):
+    """
+    No copies of the book are left to lend.
+
+    More text that is not sent.
+    """
+
+
+class LoanLimitError(NoCopiesLeftError):
+    pass
+
+
+class SecretError(Exception):
+    pass
+
+
+class TestDeclaredErrors:
+    def test_mapped_exception_answers_its_status(self, app, client):
+        """
+        An exception mapped in ERRORS is answered with its status, in the
+        JSON error shape, with the declared text, never the exception's.
+        """
+        json_errors(app)
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {NoCopiesLeftError: 409}
+
+            @returns(Item, status=201)
+            def post(self):
+                msg = "internal detail: row 42 locked"
+                raise NoCopiesLeftError(msg)
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        response = client.post("/loans")
+
+        assert response.status_code == 409
+        assert response.json == {
+            "code": 409,
+            "status": "Conflict",
+            "message": "No copies of the book are left to lend.",
+        }
+        assert "row 42" not in response.get_data(as_text=True)
+
+    def test_debug_names_the_exception(self, app, client):
+        """
+        In debug mode the error body also names the original exception.
+        """
+        json_errors(app)
+        app.debug = True
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {SecretError: ErrorResponse(403, "Not yours.")}
+
+            def get(self):
+                msg = "the detail"
+                raise SecretError(msg)
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        response = client.get("/loans")
+
+        assert response.status_code == 403
+        assert response.json["message"] == "Not yours."
+        assert response.json["exception"] == "SecretError: the detail"
+
+    def test_most_specific_class_and_mro_merge(self, app, client):
+        """
+        ERRORS merges along the MRO; the most specific mapped class of the
+        raised exception decides; an undocumented status still answers.
+        """
+        json_errors(app)
+
+        class Base(RestView):
+            ERRORS: ClassVar = {NoCopiesLeftError: 409}
+
+        class Lend(Base):
+            ERRORS: ClassVar = {LoanLimitError: ErrorResponse(499, "Too many loans.")}
+
+            @returns(None, status=204)
+            def post(self):
+                raise LoanLimitError
+
+            @returns(None, status=204)
+            def put(self):
+                raise NoCopiesLeftError
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        limited = client.post("/loans")
+        none_left = client.put("/loans")
+
+        assert (limited.status_code, limited.json["message"]) == (
+            499,
+            "Too many loans.",
+        )
+        assert none_left.status_code == 409
+        statuses = [e.status for e in Lend.rest_plans["post"].errors]
+        assert statuses == [409, 499]
+
+    def test_methods_limit_an_answer(self, app, client):
+        """
+        ErrorResponse(methods=...) answers, and documents, for those methods
+        only; elsewhere the exception propagates.
+        """
+        json_errors(app)
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {
+                NoCopiesLeftError: ErrorResponse(409, methods=frozenset({"post"}))
+            }
+
+            @returns(None, status=204)
+            def post(self):
+                raise NoCopiesLeftError
+
+            @returns(None, status=204)
+            def delete(self):
+                raise NoCopiesLeftError
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        assert client.post("/loans").status_code == 409
+        with pytest.raises(NoCopiesLeftError):
+            client.delete("/loans")
+        assert Lend.rest_plans["delete"].errors == ()
+
+    def test_description_defaults(self, app, client):
+        """
+        Without a description, the exception's own docstring summary, else
+        the status's name, is the text.
+        """
+        json_errors(app)
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {NoCopiesLeftError: 409, SecretError: 422}
+
+            def get(self):
+                raise SecretError
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        texts = [e.description for e in Lend.rest_plans["get"].errors]
+        assert texts == [
+            "No copies of the book are left to lend.",
+            "Unprocessable Content",
+        ]
+        assert client.get("/loans").json["message"] == "Unprocessable Content"
+
+    def test_plain_method_compiled_for_errors(self, app, client):
+        """
+        A method with no reads or returns still answers the class's ERRORS,
+        and returns what it returns.
+        """
+        json_errors(app)
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {NoCopiesLeftError: 409}
+
+            def get(self):
+                return "plain"
+
+            def post(self):
+                raise NoCopiesLeftError
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        assert client.get("/loans").get_data(as_text=True) == "plain"
+        assert client.post("/loans").status_code == 409
+        assert Lend.rest_plans["get"].output is None
+
+    def test_async(self, app, client):
+        """
+        An async method's mapped exceptions are answered too.
+        """
+        json_errors(app)
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {NoCopiesLeftError: 409}
+
+            @returns(Item)
+            async def get(self):
+                await asyncio.sleep(0)
+                raise NoCopiesLeftError
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        assert client.get("/loans").status_code == 409
+
+    def test_returns_errors(self):
+        """
+        returns(errors=...) documents statuses the method answers itself.
+        """
+
+        class Lend(RestView):
+            @returns(Item, errors={409: "No copies are left."})
+            def post(self):  # pragma: no cover -- not requested
+                abort(409)
+
+        (error,) = Lend.rest_plans["post"].errors
+        assert error == DeclaredError(409, "No copies are left.")
+
+    @pytest.mark.parametrize("status", [200, 302, 600, "409", True])
+    def test_returns_errors_refuses_non_errors(self, status):
+        """
+        An error status must be a number from 400 to 599.
+        """
+        with pytest.raises(RestDeclarationError, match="is not an error status"):
+            returns(Item, errors={status: "x"})
+
+    def test_refuses_non_exceptions(self):
+        """
+        ERRORS maps exception classes.
+        """
+        with pytest.raises(RestDeclarationError, match="is not an exception class"):
+
+            class Lend(RestView):
+                ERRORS: ClassVar = {"NoCopiesLeftError": 409}
+
+    def test_refuses_bad_status(self):
+        """
+        ERRORS' statuses are error statuses.
+        """
+        with pytest.raises(
+            RestDeclarationError, match=r"ERRORS\[NoCopiesLeftError\]: 201 is not"
+        ):
+
+            class Lend(RestView):
+                ERRORS: ClassVar = {NoCopiesLeftError: 201}
+
+    def test_refuses_unknown_methods(self):
+        """
+        ErrorResponse(methods=...) names HTTP methods in lower case.
+        """
+        with pytest.raises(RestDeclarationError, match="are not all HTTP methods"):
+
+            class Lend(RestView):
+                ERRORS: ClassVar = {
+                    NoCopiesLeftError: ErrorResponse(409, methods=frozenset({"POST"}))
+                }
+
+
+class TestOperationHook:
+    def test_doc_decorator(self):
+        """
+        doc() keeps what it sets in the method's plan, in OpenAPI's spelling.
+        """
+
+        class Lend(RestView):
+            @doc(
+                summary="Lend a book.",
+                description="Long.",
+                tags=["loans"],
+                deprecated=True,
+                operation_id="lend",
+                responses={409: "No copies.", "default": {"description": "x"}},
+                extra={"x-internal": True},
+            )
+            @returns(Item)
+            def post(self):  # pragma: no cover -- not requested
+                return {}
+
+        assert Lend.rest_plans["post"].doc == {
+            "summary": "Lend a book.",
+            "description": "Long.",
+            "tags": ["loans"],
+            "deprecated": True,
+            "operationId": "lend",
+            "responses": {"409": "No copies.", "default": {"description": "x"}},
+            "x-internal": True,
+        }
+
+    def test_doc_alone_makes_a_plan(self, app, client):
+        """
+        A method with only doc() has a plan, and answers as before.
+        """
+
+        class Lend(RestView):
+            @doc(summary="Say hi.")
+            def get(self):
+                return "hi"
+
+        app.add_url_rule("/hi", view_func=Lend.as_view("hi"))
+
+        assert client.get("/hi").get_data(as_text=True) == "hi"
+        assert Lend.rest_plans["get"].doc == {"summary": "Say hi."}
+
+    def test_class_hook_merges(self):
+        """
+        OPENAPI merges along the MRO: the class-wide part, then the method's,
+        then doc(); responses merge by status.
+        """
+
+        class Base(RestView):
+            OPENAPI: ClassVar = {
+                "tags": ["base"],
+                "responses": {403: "Forbidden here."},
+                "get": {"summary": "Base get."},
+            }
+
+        class Lend(Base):
+            OPENAPI: ClassVar = {
+                "responses": {409: "No copies."},
+                "post": {"summary": "Lend."},
+            }
+
+            @returns(Item)
+            def get(self):  # pragma: no cover -- not requested
+                return {}
+
+            @doc(responses={409: "None left."})
+            @returns(Item)
+            def post(self):  # pragma: no cover -- not requested
+                return {}
+
+        assert Lend.rest_plans["get"].doc == {
+            "tags": ["base"],
+            "responses": {"403": "Forbidden here.", "409": "No copies."},
+            "summary": "Base get.",
+        }
+        assert Lend.rest_plans["post"].doc == {
+            "tags": ["base"],
+            "responses": {"403": "Forbidden here.", "409": "None left."},
+            "summary": "Lend.",
+        }
+
+    def test_doc_on_class_refused(self):
+        """
+        doc() decorates methods; a class sets OPENAPI.
+        """
+        with pytest.raises(RestDeclarationError, match="set OPENAPI on the class"):
+
+            @doc(summary="x")
+            class Lend(RestView):
+                pass
+
+    @pytest.mark.parametrize(
+        ("hook", "match"),
+        [
+            ({"summery": "x"}, "'summery' is not an operation field"),
+            ({"get": {"parameters": []}}, r"OPENAPI\['get'\]: 'parameters' is not"),
+            ({"responses": {409: 3}}, "give a description or an OpenAPI response"),
+            ({"responses": {"2XX": "ok"}}, "is not an error status"),
+        ],
+    )
+    def test_class_hook_refused(self, hook, match):
+        """
+        OPENAPI is checked when the class is created.
+        """
+        with pytest.raises(RestDeclarationError, match=match):
+
+            class Lend(RestView):
+                OPENAPI: ClassVar = hook
+
+    def test_doc_refused(self):
+        """
+        doc(extra=...) is checked too.
+        """
+        with pytest.raises(RestDeclarationError, match="'servers' is not"):
+            doc(extra={"servers": []})
+
+
+class TestStatusNames:
+    def test_fixed_names(self):
+        """
+        Status names are the project's own, whatever http.HTTPStatus says.
+        """
+        assert status_name(422) == "Unprocessable Content"
+        assert status_name(413) == "Content Too Large"
+        assert status_name(599) == "Status 599"
+        assert STATUS_NAMES[304] == "Not Modified"

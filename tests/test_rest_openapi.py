@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import swagger_ui_bundle
@@ -34,6 +35,7 @@ from flask_servicecbv.rest import (
     reads,
     returns,
 )
+from flask_servicecbv.rest.declarations import ErrorResponse, doc
 from flask_servicecbv.rest.openapi import OpenAPI, build_spec, spec_json
 from flask_servicecbv.rest.validate import NO_NUL, FullMatch
 
@@ -278,16 +280,25 @@ class TestDocument:
     def test_docstrings(self, doc):
         """
         The method's docstring, else the class's, gives summary and
-        description; the generic views' methods take the view class's, never
-        the library's.
+        description; the generic views' methods are summarised after their
+        schema and described by the view class's docstring, never by the
+        library's.
         """
         search = doc["paths"]["/api/v2/search"]["get"]
         assert search["summary"] == "Search the notes."
         assert search["description"] == "Finds what matches q."
         notes = doc["paths"]["/api/notes"]
-        assert notes["post"]["summary"] == "Notes: list and create."
-        assert notes["get"]["summary"] == "Notes: list and create."
-        assert "summary" not in doc["paths"]["/api/notes/{note_id}"]["get"]
+        assert notes["post"]["summary"] == "Create a Note."
+        assert notes["post"]["description"] == "Notes: list and create."
+        assert notes["get"]["summary"] == "List Note items, a page at a time."
+        item = doc["paths"]["/api/notes/{note_id}"]
+        assert [item[m]["summary"] for m in ("get", "put", "patch", "delete")] == [
+            "Retrieve a Note.",
+            "Replace a Note.",
+            "Change some fields of a Note.",
+            "Delete a Note.",
+        ]
+        assert "description" not in item["get"]
         assert "summary" not in doc["paths"]["/open"]["put"]
 
     def test_query_and_header_parameters(self, doc):
@@ -1112,3 +1123,611 @@ def test_same_qualified_name():
         "test_rest_openapi_test_same_qualified_name_locals_make_locals_Item2",
         "Item",
     ]
+
+
+# -- what generated clients see ----------------------------------------------
+
+
+class Author(Schema):
+    name = fields.String(required=True)
+    born = fields.Integer(load_default=1900)
+
+
+class Book(Schema):
+    """A book, with an author nested, and a field that is never sent back."""
+
+    id = fields.Integer(dump_only=True)
+    title = fields.String(required=True)
+    notes = fields.String(load_default="")
+    secret = fields.String(load_only=True)
+    author = fields.Nested(Author, required=True)
+    shelf = fields.String(dump_only=True, metadata={"always_sent": False})
+    rating = fields.Integer(metadata={"always_sent": True})
+    tags = fields.List(fields.String(), dump_default=[])
+    subtitle = fields.String()
+
+
+class Books(InMemoryRepository):
+    """The repository service key."""
+
+
+class BookInputSchema(Schema):
+    """A class whose request variant is BookInputInput."""
+
+    name = fields.String()
+
+
+class BookPatchSchema(Schema):
+    """A class whose name is that of another schema's PATCH variant."""
+
+    name = fields.String()
+
+
+class NoCopiesLeftError(Exception):
+    """No copies of the book are left."""
+
+
+def _book_app(*, problem: bool = False, strict: bool = False) -> Flask:
+    app = svc.init_app(Flask("books"))
+    app.url_map.converters["id"] = IdConverter
+    json_errors(app, problem=problem)
+    svc.register_value(app, Books, Books())
+
+    class BookList(CollectionView):
+        """
+        The books of the library.
+
+            Indented text stays indented relative to the rest.
+        """
+
+        repository = svc.ServiceAttr(Books)
+        schema = Book
+        ERRORS: ClassVar = {
+            NoCopiesLeftError: ErrorResponse(409, methods=frozenset({"post"}))
+        }
+        OPENAPI: ClassVar = {
+            "responses": {503: "The database is busy."},
+            "post": {"summary": "Add a book.", "tags": ["books"]},
+        }
+
+    class BookItem(ItemView):
+        repository = svc.ServiceAttr(Books)
+        schema = Book
+        REQUIRE_IF_MATCH = strict
+
+    class Other(RestView):
+        @reads(BookInputSchema)
+        @returns(BookPatchSchema, errors={409: "Taken.", 410: "Gone."})
+        def put(self, *, body: dict[str, Any]) -> Any:  # pragma: no cover
+            return body
+
+        @doc(
+            summary="Say hello.",
+            deprecated=True,
+            operation_id="hello",
+            responses={"299": {"description": "Odd."}},
+            extra={"x-internal": True},
+        )
+        @returns(Result, etag=True)
+        def get(self) -> Any:
+            return {"q": "hello"}
+
+    api = Blueprint("lib", __name__)
+    api.add_url_rule("/books", view_func=BookList.as_view("books"))
+    api.add_url_rule("/books/<id:item_id>", view_func=BookItem.as_view("book"))
+    app.register_blueprint(api)
+    app.add_url_rule("/other", view_func=Other.as_view("other"))
+    return app
+
+
+@pytest.fixture(name="books")
+def _books() -> dict[str, Any]:
+    doc = build_spec(_book_app())
+    validate_spec(doc)
+    return doc
+
+
+def _body_ref(operation: dict[str, Any]) -> str:
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    return str(schema["$ref"]).rpartition("/")[2]
+
+
+class TestVariants:
+    def test_names(self, books):
+        """
+        A schema's response variant keeps its name; bodies use Input, and
+        PATCH bodies Patch; a response schema named like a variant keeps its
+        name and the variant is numbered.
+        """
+        paths = books["paths"]
+        assert _body_ref(paths["/books"]["post"]) == "BookInput"
+        assert _body_ref(paths["/books/{item_id}"]["put"]) == "BookInput"
+        assert _body_ref(paths["/books/{item_id}"]["patch"]) == "BookPatch2"
+        assert _body_ref(paths["/other"]["put"]) == "BookInputInput"
+        assert sorted(books["components"]["schemas"]) == [
+            "Author",
+            "AuthorInput",
+            "AuthorPatch",
+            "Book",
+            "BookInput",
+            "BookInputInput",
+            "BookListPage",
+            "BookPatch",
+            "BookPatch2",
+            "Error",
+            "PageMeta",
+            "Result",
+        ]
+
+    def test_response_variant(self, books):
+        """
+        A response lists no load_only field and requires every field it
+        always sends: required, dump_only, with a load or dump default, or
+        marked always_sent; defaults are left out.
+        """
+        book = books["components"]["schemas"]["Book"]
+        assert "secret" not in book["properties"]
+        assert book["required"] == [
+            "id",
+            "title",
+            "notes",
+            "author",
+            "rating",
+            "tags",
+        ]
+        assert "default" not in book["properties"]["notes"]
+        assert book["properties"]["author"] == {"$ref": "#/components/schemas/Author"}
+        author = books["components"]["schemas"]["Author"]
+        assert author["required"] == ["name", "born"]
+        assert "default" not in author["properties"]["born"]
+
+    def test_request_variant(self, books):
+        """
+        A request body lists no dump_only field, keeps defaults, and requires
+        what loading requires; its nested schemas are request variants.
+        """
+        book = books["components"]["schemas"]["BookInput"]
+        assert sorted(book["properties"]) == [
+            "author",
+            "notes",
+            "rating",
+            "secret",
+            "subtitle",
+            "tags",
+            "title",
+        ]
+        assert book["required"] == ["title", "author"]
+        assert book["properties"]["notes"]["default"] == ""
+        assert book["properties"]["author"] == {
+            "$ref": "#/components/schemas/AuthorInput"
+        }
+        assert books["components"]["schemas"]["AuthorInput"]["required"] == ["name"]
+
+    def test_patch_variant(self, books):
+        """
+        A PATCH body has no required field and no default, nested schemas
+        included.
+        """
+        schemas = books["components"]["schemas"]
+        text = json.dumps([schemas["BookPatch2"], schemas["AuthorPatch"]])
+        assert '"default"' not in text
+        assert '"required"' not in text
+        assert "id" not in schemas["BookPatch2"]["properties"]
+        assert schemas["BookPatch2"]["properties"]["author"] == {
+            "$ref": "#/components/schemas/AuthorPatch"
+        }
+
+    def test_patch_keeps_what_it_does_not_send(self):
+        """
+        PATCH with one field changes that field only: the server applies no
+        default, as the document says.
+        """
+        app = _book_app()
+        client = app.test_client()
+        created = client.post(
+            "/books", json={"title": "T", "notes": "keep", "author": {"name": "A"}}
+        ).json
+
+        patched = client.patch(f"/books/{created['id']}", json={"title": "U"})
+
+        assert patched.json["notes"] == "keep"
+
+    def test_required_is_what_is_sent(self):
+        """
+        Every field a response variant requires is in what the view sends,
+        and a round trip of GET to PUT needs nothing stripped.
+        """
+        app = _book_app()
+        doc = build_spec(app)
+        client = app.test_client()
+        created = client.post(
+            "/books", json={"title": "T", "rating": 3, "author": {"name": "A"}}
+        ).json
+        got = client.get(f"/books/{created['id']}").json
+        required = doc["components"]["schemas"]["Book"]["required"]
+        assert set(required) <= set(got)
+        writable = set(doc["components"]["schemas"]["BookInput"]["properties"])
+
+        put = client.put(
+            f"/books/{created['id']}", json={k: got[k] for k in got if k in writable}
+        )
+
+        assert put.status_code == 200
+
+    def test_example_sends_what_it_requires(self, tmp_path):
+        """
+        The example API's responses hold every field that its Bookmark
+        component requires, which is all seven.
+        """
+        from example_api import create_app  # noqa: PLC0415 -- the example
+
+        app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"})
+        doc = build_spec(app)
+        client = app.test_client()
+        created = client.post(
+            "/api/v1/bookmarks", json={"url": "https://a.example", "title": "A"}
+        ).json
+        got = client.get(f"/api/v1/bookmarks/{created['id']}").json
+
+        required = doc["components"]["schemas"]["Bookmark"]["required"]
+        assert len(required) == 7
+        assert set(required) == set(got) == set(created)
+        svc.close_registry(app)
+
+    def test_partial_schema_instance(self):
+        """
+        A schema instance's own partial is how its body loads, and what its
+        variant says; an output schema with partial keeps a name saying so.
+        """
+
+        class Pair(Schema):
+            a = fields.String(required=True)
+            b = fields.String(required=True)
+
+        class View(RestView):
+            @reads(Pair(partial=True))
+            @returns(Pair(partial=("a",)))
+            def post(self, *, body: dict[str, Any]) -> Any:
+                return body
+
+            @returns(Pair(partial=True))
+            def get(self) -> Any:  # pragma: no cover -- not requested
+                return {}
+
+        app = svc.init_app(Flask("pair"))
+        app.add_url_rule("/pair", view_func=View.as_view("pair"))
+
+        doc = build_spec(app)
+
+        assert _body_ref(doc["paths"]["/pair"]["post"]) == "PairPatch"
+        assert sorted(doc["components"]["schemas"]) == [
+            "PairPartial",
+            "PairPartialOnA",
+            "PairPatch",
+        ]
+        assert app.test_client().post("/pair", json={"b": "x"}).json == {"b": "x"}
+
+    def test_variants_of_nested_lists_and_cycles(self):
+        """
+        References inside lists, maps and combinators point at the variant
+        too, and a schema that nests itself is made once.
+        """
+
+        class Node(Schema):
+            name = fields.String(load_default="n")
+            # Node is not defined yet where the lambdas are written.
+            children = fields.List(fields.Nested(lambda: Node()))  # noqa: PLW0108
+            by_name = fields.Dict(
+                keys=fields.String(),
+                values=fields.Nested(lambda: Node()),  # noqa: PLW0108
+            )
+
+        class View(RestView):
+            @reads(Node, partial=True)
+            @returns(Node)
+            def patch(self, *, body: dict[str, Any]) -> Any:  # pragma: no cover
+                return body
+
+        app = svc.init_app(Flask("tree"))
+        app.add_url_rule("/tree", view_func=View.as_view("tree"))
+
+        doc = build_spec(app)
+
+        validate_spec(doc)
+        patch = doc["components"]["schemas"]["NodePatch"]["properties"]
+        ref = {"$ref": "#/components/schemas/NodePatch"}
+        assert patch["children"]["items"] == ref
+        assert patch["by_name"]["additionalProperties"] == ref
+        assert "default" not in patch["name"]
+
+    def test_subschemas(self):
+        """
+        Defaults and requirements are taken out of every kind of subschema.
+        """
+        variants = openapi._Variants({}, {})
+        schema = {
+            "default": 1,
+            "required": ["a"],
+            "properties": {"default": {"default": 2}},
+            "anyOf": [{"default": 3}],
+            "items": {"required": ["b"], "default": 4},
+            "enum": [1],
+        }
+
+        variants.rewrite(schema, "patch", top=False, strip=True)
+
+        assert schema == {
+            "properties": {"default": {}},
+            "anyOf": [{}],
+            "items": {},
+            "enum": [1],
+        }
+
+
+class TestConditionalHeaders:
+    def test_get_with_etag(self, books):
+        """
+        A GET that sends an ETag declares If-None-Match and If-Match, with
+        the entity-tag syntax, and documents 304, 400 and 412.
+        """
+        get = books["paths"]["/books/{item_id}"]["get"]
+        headers = {p["name"]: p for p in get["parameters"] if p["in"] == "header"}
+        assert sorted(headers) == ["If-Match", "If-None-Match"]
+        assert headers["If-Match"]["required"] is False
+        schema = headers["If-None-Match"]["schema"]
+        assert schema["type"] == "string"
+        assert {"304", "400", "412"} <= set(get["responses"])
+        other = books["paths"]["/other"]["get"]
+        assert {p["name"] for p in other["parameters"]} == {"If-Match", "If-None-Match"}
+
+    @pytest.mark.parametrize(
+        ("value", "valid"),
+        [
+            ('"abc"', True),
+            ("*", True),
+            ('W/"a", "b",\t"c"', True),
+            ("abc", True),
+            ('"a', False),
+            ("a b", False),
+            ('"a"\n', False),
+            ('"é"', False),
+        ],
+    )
+    def test_pattern(self, books, value, valid):
+        """
+        The pattern is the entity-tag syntax, as the views check it.
+        """
+        get = books["paths"]["/books/{item_id}"]["get"]
+        schema = get["parameters"][1]["schema"]
+        assert (re.fullmatch(schema["pattern"], value) is not None) is valid
+
+    def test_writes(self, books):
+        """
+        The generic PUT, PATCH and DELETE declare If-Match and If-None-Match,
+        optional, and document 412, not 428.
+        """
+        item = books["paths"]["/books/{item_id}"]
+        for method in ("put", "patch", "delete"):
+            params = {p["name"]: p for p in item[method]["parameters"]}
+            assert params["If-Match"]["required"] is False
+            assert params["If-None-Match"]["required"] is False
+            assert "412" in item[method]["responses"]
+            assert "428" not in item[method]["responses"]
+        post = books["paths"]["/books"]["post"]
+        assert all(p["in"] != "header" for p in post.get("parameters", []))
+
+    def test_required_if_match(self):
+        """
+        With REQUIRE_IF_MATCH, If-Match is a required parameter and 428 is
+        documented.
+        """
+        doc = build_spec(_book_app(strict=True))
+
+        delete = doc["paths"]["/books/{item_id}"]["delete"]
+        params = {p["name"]: p for p in delete["parameters"]}
+        assert params["If-Match"]["required"] is True
+        assert "428" in delete["responses"]
+
+    @pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+    def test_malformed_refused(self, header):
+        """
+        A conditional header that the pattern refuses is answered 400, on a
+        read and on a write.
+        """
+        app = _book_app()
+        client = app.test_client()
+        created = client.post("/books", json={"title": "T", "author": {"name": "A"}})
+        url = f"/books/{created.json['id']}"
+
+        got = client.get(url, headers={header: '"unclosed'})
+        deleted = client.delete(url, headers={header: "a b"})
+
+        assert got.status_code == deleted.status_code == 400
+        assert got.json["message"] == (
+            f"{header} is not * or a list of entity tags; send ETags as received."
+        )
+        assert client.get(url).status_code == 200
+
+    def test_get_preconditions_answer_as_documented(self):
+        """
+        A declared GET answers If-None-Match with 304 and a stale If-Match
+        with 412, as its operation documents.
+        """
+        client = _book_app().test_client()
+        etag = client.get("/other").headers["ETag"]
+
+        cached = client.get("/other", headers={"If-None-Match": etag})
+        stale = client.get("/other", headers={"If-Match": '"stale"'})
+
+        assert (cached.status_code, stale.status_code) == (304, 412)
+
+
+class TestDeclaredErrorsDocumented:
+    def test_class_errors(self, books):
+        """
+        ERRORS documents its statuses on the methods it answers for, in the
+        JSON error shape, and answers them.
+        """
+        post = books["paths"]["/books"]["post"]["responses"]
+        assert post["409"] == {
+            "description": "No copies of the book are left.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+            },
+        }
+        assert "409" not in books["paths"]["/books"]["get"]["responses"]
+
+    def test_returns_errors(self, books):
+        """
+        returns(errors=...) documents each status with its description.
+        """
+        put = books["paths"]["/other"]["put"]["responses"]
+        assert put["409"]["description"] == "Taken."
+        assert put["410"]["description"] == "Gone."
+
+    def test_same_status_joined(self):
+        """
+        Exceptions answered with one status share its description, each
+        text once.
+        """
+
+        class AError(Exception):
+            """A went wrong."""
+
+        class BError(Exception):
+            """B went wrong."""
+
+        class CError(Exception):
+            pass
+
+        class View(RestView):
+            ERRORS: ClassVar = {
+                AError: 409,
+                BError: 409,
+                CError: ErrorResponse(409, "A went wrong."),
+            }
+
+            @returns(None, status=204)
+            def post(self) -> None:  # pragma: no cover -- not requested
+                pass
+
+        app = svc.init_app(Flask("ab"))
+        app.add_url_rule("/ab", view_func=View.as_view("ab"))
+
+        responses = build_spec(app)["paths"]["/ab"]["post"]["responses"]
+
+        assert responses["409"]["description"] == "A went wrong. B went wrong."
+        assert responses["409"]["content"] == {
+            "text/html": {"schema": {"type": "string"}}
+        }
+
+    def test_problem_details(self):
+        """
+        Declared errors use the app's error media type.
+        """
+        doc = build_spec(_book_app(problem=True))
+
+        content = doc["paths"]["/books"]["post"]["responses"]["409"]["content"]
+        assert list(content) == ["application/problem+json"]
+
+
+class TestOperationHook:
+    def test_class_hook(self, books):
+        """
+        OPENAPI adds responses to every method and changes one method's
+        summary and tags; the tag is declared.
+        """
+        listing = books["paths"]["/books"]
+        assert listing["get"]["responses"]["503"]["description"] == (
+            "The database is busy."
+        )
+        assert listing["post"]["summary"] == "Add a book."
+        assert listing["post"]["tags"] == ["books"]
+        assert listing["get"]["tags"] == ["lib"]
+        assert books["tags"] == [{"name": "books"}, {"name": "lib"}]
+
+    def test_doc_decorator(self, books):
+        """
+        doc() sets any operation field and adds raw responses.
+        """
+        get = books["paths"]["/other"]["get"]
+        assert get["summary"] == "Say hello."
+        assert get["deprecated"] is True
+        assert get["operationId"] == "hello"
+        assert get["x-internal"] is True
+        assert get["responses"]["299"] == {"description": "Odd."}
+
+    def test_cleandoc(self, books):
+        """
+        Docstrings are cleaned as inspect.cleandoc does, whatever the Python
+        version: relative indentation stays.
+        """
+        description = books["paths"]["/books"]["post"]["description"]
+        assert description == (
+            "The books of the library.\n\n"
+            "    Indented text stays indented relative to the rest."
+        )
+
+
+class TestStableDocument:
+    def test_no_python_phrases(self, books):
+        """
+        Response names and descriptions come from the project's own table,
+        not http.HTTPStatus, whose phrases change between Python versions.
+        """
+        responses = books["components"]["responses"]
+        assert responses["UnprocessableContent"]["description"] == (
+            "Unprocessable Content"
+        )
+        assert responses["ContentTooLarge"]["description"] == "Content Too Large"
+        assert "Entity" not in json.dumps(books)
+
+    def test_415_headers_per_method(self, books):
+        """
+        The 415 response lists the header each method sends: Accept-Post on
+        POST, Accept-Patch on PATCH, none on PUT.
+        """
+        paths = books["paths"]
+        refs = [
+            paths["/books"]["post"]["responses"]["415"]["$ref"],
+            paths["/books/{item_id}"]["patch"]["responses"]["415"]["$ref"],
+            paths["/books/{item_id}"]["put"]["responses"]["415"]["$ref"],
+        ]
+        assert [r.rpartition("/")[2] for r in refs] == [
+            "UnsupportedMediaTypeAcceptPost",
+            "UnsupportedMediaTypeAcceptPatch",
+            "UnsupportedMediaType",
+        ]
+        responses = books["components"]["responses"]
+        post = responses["UnsupportedMediaTypeAcceptPost"]["headers"]
+        assert list(post) == ["Accept-Post"]
+        assert post["Accept-Post"]["required"] is True
+        assert "headers" not in responses["UnsupportedMediaType"]
+
+    def test_413_on_bodies(self, books):
+        """
+        Every operation that reads a body documents 413; the others do not.
+        """
+        paths = books["paths"]
+        assert "413" in paths["/books"]["post"]["responses"]
+        assert "413" in paths["/books/{item_id}"]["patch"]["responses"]
+        assert "413" not in paths["/books/{item_id}"]["get"]["responses"]
+
+    def test_same_bytes_twice(self):
+        """
+        Two builds of the same app give the same bytes.
+        """
+        first = spec_json(_book_app())
+        assert spec_json(_book_app()) == first
+
+    def test_no_schemas(self):
+        """
+        An app without schemas has no schemas section.
+        """
+        app = svc.init_app(Flask("bare"))
+        app.add_url_rule("/health", view_func=svc.HealthView.as_view("health"))
+
+        doc = build_spec(app)
+
+        assert "schemas" not in doc.get("components", {})
+        assert "tags" not in doc

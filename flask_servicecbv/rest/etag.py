@@ -15,13 +15,14 @@ __all__ = ["check_if_match", "check_preconditions", "etag_of", "if_none_match"]
 
 _SAFE = ("GET", "HEAD")
 
-#: What ``If-Match`` and ``If-None-Match`` hold: ``*``, or a list of entity
-#: tags, weak or strong, in printable ASCII (RFC 9110, 8.8.3 and 13.1).
-#: The OpenAPI document shows it as the headers' pattern.
-ENTITY_TAG_LIST: Final = (
-    r'(?:W/)?"[\x21\x23-\x7e]*"(?:[ \t]*,[ \t]*(?:W/)?"[\x21\x23-\x7e]*")*'
-)
-ENTITY_TAGS: Final = rf"\*|{ENTITY_TAG_LIST}"
+# One entity tag: quoted (RFC 9110, 8.8.3), or bare letters and digits,
+# which Werkzeug reads as a tag too and some old clients send.
+_TAG = r'(?:W/)?(?:"[\x21\x23-\x7e]*"|[A-Za-z0-9]+)'
+
+#: What ``If-Match`` and ``If-None-Match`` may hold: ``*``, or a list of
+#: entity tags (RFC 9110, 13.1.1 and 13.1.2); anything else is refused with
+#: ``400``. The OpenAPI document shows it as the headers' pattern.
+ENTITY_TAGS: Final = rf"\*|{_TAG}(?:[ \t]*,[ \t]*{_TAG})*"
 _ENTITY_TAGS: Final = re.compile(ENTITY_TAGS)
 
 

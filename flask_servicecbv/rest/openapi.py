@@ -35,7 +35,7 @@ from . import generics
 from .declarations import RestMixin, _unknown_for, status_name
 from .docs_page import DEFAULT_ASSETS, add_docs_page
 from .errors import PROBLEM_JSON, ErrorSchema, ProblemSchema
-from .etag import ENTITY_TAG_LIST, etag_of
+from .etag import ENTITY_TAGS, etag_of
 from .generics import MAX_ID, DeleteMixin, IdConverter, RetrieveMixin, UpdateMixin
 
 if TYPE_CHECKING:
@@ -61,17 +61,12 @@ _BODY_TYPES: Final[Mapping[str, tuple[str, ...]]] = {
 }
 _METHODS: Final = ("get", "put", "post", "delete", "patch")
 
-# The schema of If-Match and If-None-Match, "*" or a list of entity tags
-# (RFC 9110, 8.8.3 and 13.1), which the views refuse with 400 when a value
-# does not match. "*" is a branch of its own, so
-# that a generator that only makes letters and digits in headers (as
-# schemathesis does) still finds a valid value to send.
+# The schema of If-Match and If-None-Match, which the views refuse with 400
+# when a value does not match.
 _ENTITY_TAGS_SCHEMA: Final[Mapping[str, Any]] = {
-    "anyOf": [
-        {"type": "string", "const": "*"},
-        {"type": "string", "pattern": f"^(?:{ENTITY_TAG_LIST})$"},
-    ],
-    "examples": ['"9a0364b9e99bb480dd25e1f0284c8555"', "*"],
+    "type": "string",
+    "pattern": f"^(?:{ENTITY_TAGS})$",
+    "examples": ['"9a0364b9e99bb480dd25e1f0284c8555"'],
 }
 
 # The header that a 415 answer names the accepted media types in, by method.
@@ -301,8 +296,8 @@ class _Variants:
             new = f"{name}PatchOn" + "".join(_title(f) for f in sorted(optional))
         number, unique = 1, new
         taken = set(self.made.values())
-        while unique in self.base or unique in taken:
-            # A schema class of the same name as a variant: number the variant.
+        while unique in taken:
+            # A schema class sent under a variant's name: number the variant.
             number += 1
             unique = f"{new}{number}"
         return unique
@@ -328,26 +323,33 @@ class _Variants:
         self, document: dict[str, Any], bodies: list[tuple[str, str, str]]
     ) -> None:
         """Point the document's bodies and responses at their variants."""
+        # Bodies wait, so that every response variant, named after its
+        # schema, is named before a request variant could take its name.
+        waiting = []
         for path, method, mode in bodies:
             content = document["paths"][path][method]["requestBody"]["content"]
-            for media in content.values():
-                self.rewrite(media["schema"], mode, top=False, strip=False)
+            waiting += [
+                (media, media.pop("schema"), mode) for media in content.values()
+            ]
         # Everything else that names a schema shows what is sent.
-        for section in (document.get("paths", {}), document.get("components", {})):
+        for section in (document["paths"], document["components"]):
             for key, value in section.items():
                 if key != "schemas":
                     self.rewrite_all(value)
-        document.setdefault("components", {})["schemas"] = dict(
-            sorted(self.components.items())
-        )
+        for media, schema, mode in waiting:
+            self.rewrite(schema, mode, top=False, strip=False)
+            media["schema"] = schema
+        if self.components:
+            document["components"]["schemas"] = dict(sorted(self.components.items()))
+        else:
+            document["components"].pop("schemas", None)
 
     def rewrite_all(self, value: Any) -> None:
         if isinstance(value, dict):
             ref = value.get("$ref")
-            if isinstance(ref, str) and ref.startswith(_REF):
-                name = ref.removeprefix(_REF)
-                if name in self.base:
-                    value["$ref"] = self.ref(ref, _OUTPUT)
+            # Only the schemas made from marshmallow: a hook may name others.
+            if isinstance(ref, str) and ref.removeprefix(_REF) in self.base:
+                value["$ref"] = self.ref(ref, _OUTPUT)
             for item in value.values():
                 self.rewrite_all(item)
         elif isinstance(value, list):
@@ -406,22 +408,43 @@ def _path_and_parameters(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
 # -- operations ------------------------------------------------------------
 
 
-def _docstring(func: Callable[..., Any], cls: type) -> tuple[str | None, str | None]:
-    """
-    The summary and description of an operation: from the method's docstring,
-    else the view class's; the generic views' methods always take the class's,
-    so that each resource describes itself.
-    """
-    own = cls.__dict__.get("__doc__")
-    if getattr(func, "__module__", None) == generics.__name__:
-        text = own
-    else:
-        text = func.__doc__ or own
+# The summaries of the generic views' methods, by qualified name: {name} is
+# the component name of the view's schema, the type a client works with.
+_GENERIC_SUMMARIES: Final[Mapping[str, str]] = {
+    "ListMixin.get": "List {name} items, a page at a time.",
+    "CreateMixin.post": "Create {a} {name}.",
+    "RetrieveMixin.get": "Retrieve {a} {name}.",
+    "UpdateMixin.put": "Replace {a} {name}.",
+    "UpdateMixin.patch": "Change some fields of {a} {name}.",
+    "DeleteMixin.delete": "Delete {a} {name}.",
+}
+
+
+def _split_docstring(text: str | None) -> tuple[str | None, str | None]:
     cleaned = inspect.cleandoc(text or "")
     if not cleaned:
         return None, None
     summary, _, rest = cleaned.partition("\n")
     return summary.strip(), rest.strip() or None
+
+
+def _docstring(
+    func: Callable[..., Any], cls: type, names: _Names
+) -> tuple[str | None, str | None]:
+    """
+    The summary and description of an operation: from the method's docstring,
+    else the view class's.
+    A generic view's method is summarised after the view's schema
+    (``Retrieve a Bookmark.``) and described by the view class's docstring,
+    whole, never by the library's.
+    """
+    own = cls.__dict__.get("__doc__")
+    template = _GENERIC_SUMMARIES.get(func.__qualname__)
+    if getattr(func, "__module__", None) != generics.__name__ or template is None:
+        return _split_docstring(func.__doc__ or own)
+    name = names(generics._item_schema(cls))  # noqa: SLF001 -- the view's schema
+    summary = template.format(name=name, a="an" if name[:1] in "AEIOU" else "a")
+    return summary, inspect.cleandoc(own or "") or None
 
 
 def _error_media(app: Flask, endpoint: str) -> str | None:
@@ -520,11 +543,11 @@ class _Builder:
                 self.spec.path(path=path, operations=operations)
         document = self.spec.to_dict()
         self.fix_schemas(document)
-        _Variants(document["components"].get("schemas", {}), self.names.schemas).finish(
-            document, self.bodies
-        )
-        if not document["components"]["schemas"]:
-            del document["components"]["schemas"]
+        components = document.setdefault("components", {})
+        variants = _Variants(components.get("schemas", {}), self.names.schemas)
+        variants.finish(document, self.bodies)
+        if not components:
+            del document["components"]
         declared = {tag["name"] for tag in self.tags}
         tags = self.tags + [{"name": tag} for tag in sorted(self.used_tags - declared)]
         if tags:
@@ -585,7 +608,9 @@ class _Builder:
         *,
         path: str,
     ) -> dict[str, Any]:
-        summary, description = _docstring(getattr(func, "__wrapped__", func), cls)
+        summary, description = _docstring(
+            getattr(func, "__wrapped__", func), cls, self.names
+        )
         operation: dict[str, Any] = {"operationId": self.operation_id(rule, method)}
         if summary:
             operation["summary"] = summary
