@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 import flask_servicecbv
+import flask_servicecbv.rest
+import flask_servicecbv.rest.openapi
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,6 +60,14 @@ def _documented_names() -> set[str]:
     """
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     return set(_DIRECTIVE.findall(text)) | set(flask_servicecbv.exceptions.__all__)
+
+
+def _documented_rest_names() -> set[str]:
+    """
+    The names that rest-api.md documents, such as `RestView` and `MAX_ID`.
+    """
+    text = (DOCS / "rest-api.md").read_text(encoding="utf-8")
+    return set(_DIRECTIVE.findall(text))
 
 
 def _pages() -> list[Path]:
@@ -335,6 +345,16 @@ class TestBuild:
 
         assert any(re.search(r"/issues/2$", href) for href in page.hrefs)
 
+    def test_changelog_names_link_to_the_reference(self, html_dir):
+        """
+        The changelog's fully qualified names are links to their entries in
+        the API and REST references.
+        """
+        page = parse_page(html_dir / "changelog.html")
+
+        assert "api.html#flask_servicecbv.init_app" in page.hrefs
+        assert "rest-api.html#flask_servicecbv.rest.reads" in page.hrefs
+
 
 class TestChecks:
     """
@@ -469,6 +489,21 @@ class TestPages:
         Every name in flask_servicecbv.__all__ has an entry in docs/api.md.
         """
         assert name in _documented_names()
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            *flask_servicecbv.rest.__all__,
+            *flask_servicecbv.rest.openapi.__all__,
+        ],
+    )
+    def test_rest_name_in_rest_reference(self, name):
+        """
+        Every name in flask_servicecbv.rest.__all__ and in
+        flask_servicecbv.rest.openapi.__all__ has an entry in
+        docs/rest-api.md.
+        """
+        assert name in _documented_rest_names()
 
     def test_exceptions_module_documented_with_members(self):
         """
