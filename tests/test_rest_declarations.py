@@ -119,23 +119,29 @@ class TestLocations:
 
         assert response.json == {"got": {"title": "a", "rank": 2}}
 
-    def test_json_suffix(self, app, client):
+    @pytest.mark.parametrize(
+        "content_type", ["application/merge-patch+json", "application/vnd.api+json"]
+    )
+    def test_json_suffix_refused(self, app, client, content_type):
         """
-        A `+json` media type is read as JSON.
+        A `+json` media type other than application/json is refused with 415:
+        its semantics (a merge patch, JSON:API) are not implemented.
         """
+        json_errors(app)
 
         class Create(RestView):
             @reads(Item)
-            def post(self, *, body):
+            def post(self, *, body):  # pragma: no cover -- never called
                 return body
 
         app.add_url_rule("/items", view_func=Create.as_view("items"))
 
         response = client.post(
-            "/items", data='{"title": "a"}', content_type="application/merge+json"
+            "/items", data='{"title": "a"}', content_type=content_type
         )
 
-        assert response.json == {"title": "a"}
+        assert response.status_code == 415
+        assert response.headers["Accept-Post"] == "application/json"
 
     def test_form(self, app, client):
         """

@@ -225,9 +225,9 @@ def _from_headers(schema: Schema, unknown: Unknown) -> Callable[[], dict[str, An
 
 
 def _is_json(mimetype: str) -> bool:
-    return mimetype == "application/json" or (
-        mimetype.startswith("application/") and mimetype.endswith("+json")
-    )
+    # Only application/json: a +json type means more than JSON (RFC 7396's
+    # merge patch, JSON:API), which the views do not implement; it is a 415.
+    return mimetype == "application/json"
 
 
 def _has_body() -> bool:
