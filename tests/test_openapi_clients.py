@@ -33,6 +33,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 import flask_servicecbv as svc
 from example_api import create_app
+from flask_servicecbv.rest import body_limit
 from flask_servicecbv.rest.openapi import spec_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +101,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 @contextlib.contextmanager
 def _serving(tmp_path: Path):
-    """Serve a new example app on 127.0.0.1 and yield its base URL."""
+    """Serve a new example app on 127.0.0.1; yield it and its base URL."""
     app = _app(tmp_path)
     server = make_server(
         "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
@@ -110,7 +111,7 @@ def _serving(tmp_path: Path):
     )
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+        yield app, f"http://127.0.0.1:{server.socket.getsockname()[1]}"
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -285,7 +286,7 @@ def _crud(generated):
 @pytest.fixture(name="client")
 def _client(generated, tmp_path):
     client_module = importlib.import_module(PACKAGE)
-    with _serving(tmp_path) as base_url:
+    with _serving(tmp_path) as (_, base_url):
         client = client_module.Client(
             base_url=base_url, raise_on_unexpected_status=True
         )
@@ -508,6 +509,7 @@ STEPS = [
     "create-vnd-api-json",
     "create-missing-title",
     "create-unknown-field",
+    "create-too-large",
     "create-read-only-fields",
     "list",
     "list-filtered",
@@ -551,8 +553,11 @@ EITHER = frozenset(
 )
 
 
-def _traffic(base_url: str) -> dict[str, Exchange]:
-    """Send the scripted requests in order; return each exchange by step."""
+def _traffic(base_url: str, limit: int) -> dict[str, Exchange]:
+    """
+    Send the scripted requests in order; return each exchange by step.
+    *limit* is the most bytes of a body the API reads.
+    """
     log: dict[str, Exchange] = {}
 
     def send(step, method, target, expected, **options):
@@ -604,6 +609,13 @@ def _traffic(base_url: str) -> dict[str, Exchange]:
         BOOKMARKS,
         422,
         body=_body(**bookmark, colour="red"),
+    )
+    send(
+        "create-too-large",
+        "POST",
+        BOOKMARKS,
+        413,
+        body=_body(**{**bookmark, "notes": "x" * limit}),
     )
     send(
         "create-read-only-fields",
@@ -738,9 +750,9 @@ class Traffic:
 
 @pytest.fixture(scope="class", name="traffic")
 def _traffic_fixture(tmp_path_factory):
-    with _serving(tmp_path_factory.mktemp("traffic")) as base_url:
+    with _serving(tmp_path_factory.mktemp("traffic")) as (app, base_url):
         served = _exchange(base_url, "GET", "/openapi.json", 200)
-        exchanges = _traffic(base_url)
+        exchanges = _traffic(base_url, body_limit(app))
     document = served.json()
     return Traffic(base_url, exchanges, document, OpenAPICore.from_dict(document))
 
@@ -819,7 +831,7 @@ class TestOpenAPICore:
         """The traffic has successes and each error status the API gives."""
         statuses = {exchange.status for exchange in traffic.exchanges.values()}
 
-        assert statuses >= {200, 201, 204, 304, 400, 404, 412, 415, 422}
+        assert statuses >= {200, 201, 204, 304, 400, 404, 412, 413, 415, 422}
 
     def test_either_steps_are_the_unscripted_ones(self, traffic):
         """The steps with no scripted status are exactly those of EITHER."""
