@@ -90,11 +90,6 @@ def _count(server: Server) -> int:
     return int(total["meta"]["total"])
 
 
-def _raw(body: str) -> bytes:
-    """A JSON body whose "title" is *body*, as written (escapes kept)."""
-    return b'{"url": "https://example.org/", "title": "' + body.encode() + b'"}'
-
-
 # -- bounded cost --------------------------------------------------------------
 
 
