@@ -29,6 +29,9 @@ setup(
     extras_require={
         # The OpenAPI document of the REST views.
         "openapi": ["apispec>=6.6"],
+        # flask_servicecbv.sqlalchemy: engine, connection and session
+        # services, and a repository over a table.
+        "sqlalchemy": ["SQLAlchemy>=2.0"],
     },
     classifiers=[
         "Development Status :: 3 - Alpha",
