@@ -5,7 +5,7 @@ The endpoints: bookmarks on ``api``, a tag report on the read-only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NewType
+from typing import TYPE_CHECKING, Any, Final, NewType
 
 from flask import Blueprint, current_app, url_for
 from sqlalchemy import Connection, Engine
@@ -35,12 +35,21 @@ ReadOnlyEngine = NewType("ReadOnlyEngine", Engine)
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 reports = Blueprint("reports", __name__, url_prefix="/reports/v1")
 
+#: What an operation on the database may answer besides its own errors:
+#: create_app's handler sends it, with Retry-After, when the pool or the
+#: database is busy. Declared for the API description.
+DATABASE_BUSY: Final = {
+    "responses": {503: "The database is busy or unreachable; try again later."}
+}
+
 
 # -- bookmarks -----------------------------------------------------------------
 
 
 class BookmarkList(CollectionView):
     """Bookmarks."""
+
+    OPENAPI = DATABASE_BUSY
 
     repository = ServiceAttr(BookmarkRepository)
     schema = BookmarkSchema
@@ -52,6 +61,8 @@ class BookmarkList(CollectionView):
 
 class BookmarkItem(ItemView):
     """A bookmark."""
+
+    OPENAPI = DATABASE_BUSY
 
     repository = ServiceAttr(BookmarkRepository)
     schema = BookmarkSchema
@@ -85,6 +96,8 @@ register_factory(
 
 class TagReport(RestView):
     """Tags."""
+
+    OPENAPI = DATABASE_BUSY
 
     db = ServiceAttr(Connection)
 

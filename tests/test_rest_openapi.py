@@ -1357,7 +1357,8 @@ class TestVariants:
     def test_example_sends_what_it_requires(self, tmp_path):
         """
         The example API's responses hold every field that its Bookmark
-        component requires, which is all seven.
+        component requires, which is all seven; its document shows the
+        errors it declares.
         """
         from example_api import create_app  # noqa: PLC0415 -- the example
 
@@ -1372,6 +1373,10 @@ class TestVariants:
         required = doc["components"]["schemas"]["Bookmark"]["required"]
         assert len(required) == 7
         assert set(required) == set(got) == set(created)
+        # Its operations on the database declare the 503 they may answer.
+        busy = doc["paths"]["/api/v1/bookmarks"]["post"]["responses"]["503"]
+        assert busy["description"].startswith("The database is busy")
+        assert "503" not in doc["paths"]["/"]["get"]["responses"]
         svc.close_registry(app)
 
     def test_partial_schema_instance(self):
