@@ -206,8 +206,8 @@ def _run_sync_ping(ping: ServicePing, check: _Check) -> str | None:
 
 def _flight_for(ping: ServicePing, check: _Check, timeout: float) -> _Flight | str:
     """
-    Return the ping under way for *ping* that is younger than *timeout*, else
-    start one; or, when too many are under way, the error text that says so.
+    Return the ping still running for *ping* that is younger than *timeout*,
+    else start one; or, when too many are under way, the error text that says so.
     """
     svc = ping._svc  # noqa: SLF001 -- our own class
     key = (check.app, svc, check.chain)
@@ -215,7 +215,10 @@ def _flight_for(ping: ServicePing, check: _Check, timeout: float) -> _Flight | s
         flights = _flights.setdefault(key, [])
         now = time.monotonic()
         for flight in flights:
-            if now - flight.started < timeout:
+            # A ping that has finished is not shared even while its cleanups
+            # run: its outcome says nothing of the service now, and those
+            # cleanups may be what hangs.
+            if not flight.done.is_set() and now - flight.started < timeout:
                 return flight
         if len(flights) >= check.max_threads:
             return _still_running(ping, len(flights), check.timed_out)

@@ -807,6 +807,47 @@ class TestPingIsolation:
             "flask_servicecbv ping test_health.Connection"
         ]
 
+    def test_finished_ping_not_shared_during_its_cleanup(self, app, release):
+        """
+        A ping that passed and whose cleanup then hangs (the database froze
+        after the query) is not handed to a check that arrives meanwhile: that
+        check runs a ping of its own, which times out, instead of reporting
+        the stale "ok".
+        """
+        cleaning = threading.Event()
+        queries = []
+
+        def connect():
+            yield Connection(release)
+            cleaning.set()
+            release.wait(10)  # the rollback on a frozen connection
+
+        def query(conn):
+            queries.append(threading.current_thread().name)
+            if len(queries) > 1:
+                conn.query()  # the database no longer answers
+
+        class SlowHealth(HealthView):
+            PING_TIMEOUT = 2.0
+
+        register_factory(app, Connection, connect, ping=query)
+        app.add_url_rule("/health", view_func=SlowHealth.as_view("health"))
+        client = app.test_client()
+
+        first = client.get("/health")
+        assert cleaning.wait(5)
+        start = time.perf_counter()
+        second = client.get("/health")
+        elapsed = time.perf_counter() - start
+        release.set()
+        for thread in ping_threads():
+            thread.join(timeout=5)
+
+        assert (first.status_code, second.status_code) == (200, 503)
+        assert second.json["services"] == {"test_health.Connection": "timeout"}
+        assert len(queries) == 2
+        assert SlowHealth.PING_TIMEOUT <= elapsed < SlowHealth.PING_TIMEOUT + 1
+
     def test_blueprint_chain(self, app, cache):
         """
         The ping's own container searches the request's chain: on a
