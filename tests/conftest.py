@@ -2,14 +2,32 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 
 import pytest
 from flask import Flask
 from flask.globals import _cv_app, _cv_request
+from machine import find_program, give_worker_a_database
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import flask_servicecbv
+
+# -- what the suite needs from the machine (see machine.py) -------------------
+
+
+def pytest_configure(config):
+    # Before any test module reads the variable.
+    give_worker_a_database(os.environ)
+
+
+@pytest.fixture(name="program")
+def _program():
+    """
+    ``program("chromium", "chromium-browser", install="apt-get install chromium")``
+    returns the path of a program the test needs, or skips the test.
+    """
+    return find_program
 
 
 @pytest.fixture(name="app")

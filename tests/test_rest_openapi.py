@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -1045,20 +1044,14 @@ def test_schemathesis(served, tmp_path):
     assert "API Operations:" in result.stdout
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.slow
-def test_docs_page_in_browser(served, tmp_path):
+def test_docs_page_in_browser(served, tmp_path, program):  # pragma: needs chromium
     """
     In a real browser, the docs page renders every operation of the document.
     """
-    chromium = _chromium()
-    if chromium is None:  # pragma: no cover -- CI installs chromium
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI must install it.")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    chromium = program(
+        "chromium", "chromium-browser", install="apt-get install chromium"
+    )
     result = subprocess.run(  # noqa: S603 -- a browser we found
         [
             chromium,
