@@ -1105,6 +1105,30 @@ class TestLint:
 
         assert read_only == []
 
+    def test_body_variants_are_named_components(self, document):
+        """
+        The bookmark a client sends whole (POST, PUT), the one it sends in
+        part (PATCH) and the one it gets back are three components, each
+        named after the schema: client code names them.
+        """
+        paths = document["paths"]
+
+        def ref(body):
+            return body["content"][JSON]["schema"].get("$ref", "")
+
+        bodies = {
+            "post": ref(paths[BOOKMARKS]["post"]["requestBody"]),
+            "put": ref(paths[ITEM]["put"]["requestBody"]),
+            "patch": ref(paths[ITEM]["patch"]["requestBody"]),
+            "response": ref(_resolve(document, paths[ITEM]["get"]["responses"]["200"])),
+        }
+
+        assert bodies["post"] == bodies["put"]
+        assert len({bodies["put"], bodies["patch"], bodies["response"]}) == 3
+        assert all(
+            name.startswith("#/components/schemas/Bookmark") for name in bodies.values()
+        ), bodies
+
     def test_partial_bodies_have_no_default_or_required(self, document):
         """
         A PATCH body has no ``default`` and no ``required`` at any depth: a
