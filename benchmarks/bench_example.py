@@ -49,6 +49,8 @@ from urllib.parse import urlencode
 from flask import Flask, abort, g, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from flask_servicecbv.rest import MAX_ID, MAX_PAGE
@@ -61,15 +63,15 @@ HERE = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from example_api import DEFAULTS  # noqa: E402
+from example_api import DEFAULTS, check_host, database_unavailable  # noqa: E402
 from example_api.db import bookmark, create_schema, make_engine, metadata, now  # noqa: E402
 from example_api.policy import TagPolicy  # noqa: E402
-from example_api.repository import BookmarkRepository  # noqa: E402
+from example_api.repository import BookmarkRepository, with_folded  # noqa: E402
 from example_api.schemas import BookmarkFilters, BookmarkSchema  # noqa: E402
 from example_api.views import BookmarkList  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from flask import Response
     from sqlalchemy import Connection, Engine
@@ -111,13 +113,23 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
     The plain-Flask twin of example_api's bookmark endpoints.
 
     It reads ``DATABASE_URL`` from the environment, uses the example's engine
-    settings, repository and schemas, and answers the same statuses, bodies
-    and headers; connections live on ``g`` and are committed in an
-    ``after_request`` hook, as a careful hand-written app would do.
+    settings and timeouts, trusted hosts, repository (tags folded before
+    they are counted, search on the folded text, conditional writes under a
+    lock) and schemas, and answers the same statuses, bodies and headers;
+    connections live on ``g`` and are committed in an ``after_request``
+    hook, as a careful hand-written app would do.
     """
     app = Flask("twin")
+    app.config["TRUSTED_HOSTS"] = DEFAULTS["TRUSTED_HOSTS"]
+    app.config["DATABASE_RETRY_AFTER"] = DEFAULTS["DATABASE_RETRY_AFTER"]
+    if "TRUSTED_HOSTS" not in Flask.default_config:  # Flask 3.0
+        app.before_request(check_host)
     engine = make_engine(
-        os.environ["DATABASE_URL"], DEFAULTS["DATABASE_ENGINE_OPTIONS"]
+        os.environ["DATABASE_URL"],
+        DEFAULTS["DATABASE_ENGINE_OPTIONS"],
+        connect_timeout=DEFAULTS["DATABASE_CONNECT_TIMEOUT"],
+        statement_timeout=DEFAULTS["DATABASE_STATEMENT_TIMEOUT"],
+        busy_timeout=DEFAULTS["DATABASE_BUSY_TIMEOUT"],
     )
     policy = TagPolicy(**API_POLICY)
     schema = BookmarkSchema()
@@ -146,6 +158,9 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
         conn = g.pop("db", None)
         if conn is not None:
             conn.close()
+
+    app.register_error_handler(PoolTimeoutError, database_unavailable)
+    app.register_error_handler(OperationalError, database_unavailable)
 
     @app.errorhandler(HTTPException)
     def json_error(e: HTTPException) -> Response:
@@ -241,12 +256,13 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
         return item
 
     def check_if_match(item: dict[str, Any]) -> None:
-        if "If-Match" in request.headers:
-            tag = etag_of(f"{app.json.dumps(schema.dump(item))}\n".encode())
-            if not request.if_match.contains(tag):
-                abort(
-                    412, "The resource has changed (If-Match does not match its ETag)."
-                )
+        tag = etag_of(f"{app.json.dumps(schema.dump(item))}\n".encode())
+        if not request.if_match.contains(tag):
+            abort(412, "The resource has changed (If-Match does not match its ETag).")
+
+    def precondition() -> Callable[[dict[str, Any]], None] | None:
+        # Checked by the repository, under its lock, only when asked for.
+        return check_if_match if "If-Match" in request.headers else None
 
     @app.get("/api/v1/bookmarks")
     def list_bookmarks() -> Response:
@@ -286,9 +302,15 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
         return json_response(schema.dump(find(bookmark_id)), etag=True)
 
     def change(bookmark_id: int, *, partial: bool) -> Response:
-        check_if_match(find(bookmark_id))
+        find(bookmark_id)
         data = json_body(partial=partial)
-        item = repository().update(bookmark_id, data, partial=partial)
+        check = precondition()
+        if check is None:
+            item = repository().update(bookmark_id, data, partial=partial)
+        else:
+            item = repository().update(
+                bookmark_id, data, partial=partial, precondition=check
+            )
         if item is None:
             abort(404, f"There is no item {bookmark_id}.")
         return json_response(schema.dump(item), etag=True)
@@ -303,8 +325,15 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
 
     @app.delete("/api/v1/bookmarks/<int:bookmark_id>")
     def delete_bookmark(bookmark_id: int) -> Response:
-        check_if_match(find(bookmark_id))
-        repository().delete(bookmark_id)
+        find(bookmark_id)
+        check = precondition()
+        deleted = (
+            repository().delete(bookmark_id)
+            if check is None
+            else repository().delete(bookmark_id, precondition=check)
+        )
+        if not deleted:
+            abort(404, f"There is no item {bookmark_id}.")
         return app.response_class(status=204)
 
     return app
@@ -516,9 +545,13 @@ def prepare(database_url: str, seeded: int) -> None:
         create_schema(engine)
         repo_rows = [
             {
-                "url": f"https://example.org/{i}",
-                "title": f"seed {i}",
-                "notes": "",
+                **with_folded(
+                    {
+                        "url": f"https://example.org/{i}",
+                        "title": f"seed {i}",
+                        "notes": "",
+                    }
+                ),
                 "created_at": now(),
                 "updated_at": now(),
             }
