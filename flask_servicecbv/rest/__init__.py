@@ -11,11 +11,14 @@ from __future__ import annotations
 from ._parsing import MAX_BODY_SIZE, body_limit, reads_body
 from .declarations import (
     ARGUMENT_NAMES,
+    DeclaredError,
+    ErrorResponse,
     Input,
     Output,
     Plan,
     RestMixin,
     RestView,
+    doc,
     reads,
     returns,
 )
@@ -59,7 +62,9 @@ __all__ = [
     "PROBLEM_JSON",
     "CollectionView",
     "CreateMixin",
+    "DeclaredError",
     "DeleteMixin",
+    "ErrorResponse",
     "ErrorSchema",
     "FullMatch",
     "IdConverter",
@@ -85,6 +90,7 @@ __all__ = [
     "capped_errors",
     "check_if_match",
     "check_preconditions",
+    "doc",
     "error_body",
     "etag_of",
     "if_none_match",
