@@ -416,7 +416,7 @@ def test(args: list[str]) -> None:
     env = dict(os.environ)
     # PostgreSQL and apt-get do their work while pip does its own.
     problems: list[str] = []
-    services_done = threading.Thread(target=services, args=(env, problems))
+    services_done = threading.Thread(target=services, args=(env, problems), daemon=True)
     services_done.start()
     python = setup(VENV, pick_python("Newest", NEWEST_PYTHON))
     # One worker per core; a test class (or module) stays on one worker, so
@@ -431,10 +431,12 @@ def test(args: list[str]) -> None:
     # time as the newest, whose editable install writes the same egg-info.
     lowest_python = pick_python("Lowest", LOWEST_PYTHON)
     lowest: list[Path] = []
+    # Daemon threads: a failing check ends the run without waiting for them.
     lowest_done = threading.Thread(
         target=lambda: lowest.append(
             setup(VENV_LOWEST, lowest_python, "constraints-lowest.txt")
-        )
+        ),
+        daemon=True,
     )
     lowest_done.start()
     run(python, "-m", "ruff", "check", ".")

@@ -40,7 +40,6 @@ POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
 SBIN = ("/usr/sbin", "/sbin")
 
 
-
 def worker_url(url: str, worker: str) -> str:
     """
     Return the URL of *worker*'s own database beside the one at *url*.
