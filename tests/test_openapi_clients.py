@@ -531,6 +531,7 @@ STEPS = [
     "put-what-get-returned",
     "put",
     "put-stale",
+    "put-bare-if-match",
     "put-if-match-any",
     "put-missing",
     "delete-stale",
@@ -705,6 +706,15 @@ def _traffic(base_url: str, limit: int) -> dict[str, Exchange]:
         412,
         body=_body(**bookmark),
         headers={"If-Match": first_tag},
+    )
+    # A tag without its quotes, as some clients send it: valid, and stale.
+    send(
+        "put-bare-if-match",
+        "PUT",
+        item,
+        412,
+        body=_body(**bookmark),
+        headers={"If-Match": "abc123"},
     )
     put = send(
         "put-if-match-any",
