@@ -180,10 +180,10 @@ _TAGS: Final[dict[str, Callable[[str], Any]]] = {
 }
 
 
-def _decode(value: Any, expected: type | None) -> Any:
+def _decode(value: Any, expected: type) -> Any:
     """
     A sort key's value back from JSON, checked against the column's Python
-    type (*expected*, ``None`` when the column type does not say).
+    type (*expected*; ``object`` when the column type does not say).
 
     Raises:
         ValueError: *value* is not of that type.
@@ -197,7 +197,7 @@ def _decode(value: Any, expected: type | None) -> Any:
         value = _TAGS[tag](text)
     elif value is None or isinstance(value, list):
         raise ValueError(value)
-    if expected is None:
+    if expected is object:
         return value
     if isinstance(value, bool) and expected is not bool:
         raise ValueError(value)
@@ -206,13 +206,6 @@ def _decode(value: Any, expected: type | None) -> Any:
     if not isinstance(value, expected):
         raise TypeError(value)
     return value
-
-
-def _python_type(column: Column[Any]) -> type | None:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -580,7 +573,7 @@ class SQLAlchemyRepository:
             if spelled != [key.spelled for key in keys] or len(values) != len(keys):
                 raise invalid
             return tuple(
-                _decode(value, _python_type(key.column))
+                _decode(value, key.column.type.python_type)
                 for key, value in zip(keys, values, strict=True)
             )
         except (
