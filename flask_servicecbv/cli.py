@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -11,22 +15,50 @@ from ._registry import chain_for, key_name, layer_name
 from .checks import check_services, unused_layers
 from .views import ServiceMixin
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 __all__ = ["services_cli"]
 
 #: ``flask services``: installed on the app by :func:`~flask_servicecbv.init_app`.
 services_cli = AppGroup("services", help="Inspect the app's services.")
 
 
-def _describe(obj: object) -> str:
-    if obj is None:
-        return "-"
-    qualname = getattr(obj, "__qualname__", None)
-    if isinstance(qualname, str) and qualname:
-        return qualname
+def _repr(obj: object) -> str:
     try:
         return repr(obj)
     except Exception as e:  # noqa: BLE001 -- a broken repr must not stop the listing
         return f"<repr failed: {type(e).__name__}>"
+
+
+def _describe(obj: object) -> str:
+    if obj is None:
+        return "-"
+    if isinstance(obj, functools.partial):
+        # partial's repr names the module and every argument's repr in full.
+        arguments = [_describe(obj.func), *map(_repr, obj.args)]
+        arguments += [f"{name}={_repr(value)}" for name, value in obj.keywords.items()]
+        return f"partial({', '.join(arguments)})"
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str) and qualname:
+        code = getattr(obj, "__code__", None)
+        if qualname.endswith("<lambda>") and code is not None:
+            # Every lambda is called <lambda>: where it is written tells them
+            # apart.
+            where = f"{Path(code.co_filename).name}:{code.co_firstlineno}"
+            outer = qualname.removesuffix("<lambda>").rstrip(".")
+            outer = outer.replace(".<locals>", "")
+            return f"lambda in {outer} at {where}" if outer else f"lambda at {where}"
+        return qualname
+    return _repr(obj)
+
+
+def _blueprint_title(app: Flask, name: str) -> str:
+    """A blueprint's name, marked when flask_servicecbv itself made it."""
+    blueprint = app.blueprints.get(name)
+    if blueprint is not None and blueprint.import_name.split(".")[0] == __package__:
+        return f"Blueprint {name!r} (flask_servicecbv's own)"
+    return f"Blueprint {name!r}"
 
 
 def _plural(count: int, noun: str) -> str:
@@ -42,9 +74,8 @@ def list_command() -> None:
     registry = _registry_of(app)
     layers = registry.layers
     for name, layer in layers.items():
-        # Not str.capitalize(): it would lowercase the blueprint's name.
-        title = layer_name(name)
-        click.echo(f"{title[0].upper()}{title[1:]}:")
+        title = "The app" if name is None else _blueprint_title(app, name)
+        click.echo(f"{title}:")
         if not layer:
             click.echo("  (no services)")
         for key, svc in layer.items():
@@ -55,7 +86,7 @@ def list_command() -> None:
             )
             click.echo(f"  {key_name(key)}: {made_by}, ping {_describe(svc.ping)}")
     for blueprint in sorted(app.blueprints):
-        click.echo(f"Blueprint {blueprint!r} resolves:")
+        click.echo(f"{_blueprint_title(app, blueprint)} resolves:")
         resolved = registry.resolved(chain_for(blueprint))
         for key, (provider, _) in resolved.items():
             click.echo(f"  {key_name(key)} <- {layer_name(provider)}")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from flask.ctx import AppContext
     from flask.sansio.app import App
+    from flask.sansio.blueprints import Blueprint as SansioBlueprint
     from flask.sansio.blueprints import BlueprintSetupState
 
 __all__ = [
@@ -66,6 +67,14 @@ FlaskAppT = TypeVar("FlaskAppT", bound=Flask)
 
 # Registrations made on blueprints, applied whenever the blueprint is registered.
 _blueprint_services: weakref.WeakKeyDictionary[Blueprint, list[RegisteredService]] = (
+    weakref.WeakKeyDictionary()
+)
+
+# The names of the apps each blueprint with services was registered on, so
+# that an app factory that registers services on a module-level blueprint a
+# second time is told that an earlier app has it. Names, not the apps: the
+# earlier app is often gone by then (a test's).
+_blueprint_apps: weakref.WeakKeyDictionary[SansioBlueprint, set[str]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -202,7 +211,9 @@ def register_factory(
     Raises:
         RegistrationError:
             *key* is not hashable, *factory* is not callable, *name* is not a
-            non-empty string, or the blueprint is already registered on an app.
+            non-empty string, or the blueprint is already registered on an app
+            (an earlier app, when an app factory registers services on a
+            blueprint made at module level).
 
         NotInitializedError: *target* is an app without :func:`init_app`.
     """
@@ -259,12 +270,7 @@ def _register(target: object, svc: RegisteredService) -> None:
         )
         raise RegistrationError(msg)
     if target._got_registered_once:  # noqa: SLF001 -- Flask has no public flag
-        msg = (
-            f"Blueprint {target.name!r} is already registered on an app; "
-            "register its services before app.register_blueprint(), or use "
-            "overwrite_factory(..., blueprint=...) in tests."
-        )
-        raise RegistrationError(msg)
+        raise RegistrationError(_already_registered(target))
     pending = _blueprint_services.get(target)
     if pending is None:
         pending = _blueprint_services[target] = []
@@ -272,10 +278,30 @@ def _register(target: object, svc: RegisteredService) -> None:
     pending.append(svc)
 
 
+def _already_registered(blueprint: Blueprint) -> str:
+    """The message that refuses a registration on a registered *blueprint*."""
+    apps = _blueprint_apps.get(blueprint)
+    if apps:
+        names = ", ".join(repr(name) for name in sorted(apps))
+        return (
+            f"Blueprint {blueprint.name!r} is already registered on another app "
+            f"({names}); an app factory must not register services on a "
+            "blueprint made at module level: register them once, next to the "
+            "blueprint (they then apply to every app it is registered on), or "
+            "make the blueprint inside the factory."
+        )
+    return (
+        f"Blueprint {blueprint.name!r} is already registered on an app; "
+        "register its services before app.register_blueprint(), or use "
+        "overwrite_factory(..., blueprint=...) in tests."
+    )
+
+
 def _apply_blueprint_services(
     pending: list[RegisteredService],
 ) -> Callable[[BlueprintSetupState], None]:
     def apply(state: BlueprintSetupState) -> None:
+        _blueprint_apps.setdefault(state.blueprint, set()).add(state.app.name)
         name = f"{state.name_prefix}.{state.name}".lstrip(".")
         reg = state.app.extensions.get(EXTENSION_KEY)
         if reg is None:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from flask import Blueprint, Flask
 from flask.views import MethodView
@@ -14,7 +16,9 @@ from flask_servicecbv import (
     HealthView,
     RegisteredService,
     ServiceView,
+    get,
     init_app,
+    overwrite_value,
     register_factory,
     register_value,
 )
@@ -152,6 +156,92 @@ class TestList:
             "  test_cli.Settings: value <repr failed: ValueError>, ping -",
             "  test_cli.Cache: value 'after', ping -",
         ]
+
+
+#: A factory written as a lambda at module level.
+module_lambda = lambda: Cache()  # noqa: E731, PLW0108 -- the lambda is what is shown
+
+
+class TestListReadable:
+    def test_lambdas(self, app):
+        """
+        A lambda is shown with where it is written, and the function it is
+        written in.
+        """
+        register_factory(app, Cache, module_lambda)
+        register_factory(app, Settings, lambda: Settings(), ping=lambda _: None)  # noqa: PLW0108
+        line = _line_of(app.extensions["servicecbv"].lookup(None, Settings).factory)
+
+        lines = run(app, "list").output.splitlines()
+
+        assert lines[1] == (
+            f"  test_cli.Cache: factory lambda at test_cli.py:{_line_of(module_lambda)}"
+            ", ping -"
+        )
+        assert lines[2] == (
+            "  test_cli.Settings: factory lambda in "
+            f"TestListReadable.test_lambdas at test_cli.py:{line}, "
+            f"ping lambda in TestListReadable.test_lambdas at test_cli.py:{line}"
+        )
+
+    def test_partial(self, app):
+        """
+        A functools.partial is shown as a call: its function as any factory,
+        then its arguments.
+        """
+
+        def make(region, *, size):
+            return Cache()
+
+        register_factory(app, Cache, functools.partial(make, "eu", size=3))
+        register_factory(app, Settings, functools.partial(module_lambda))
+
+        lines = run(app, "list").output.splitlines()
+
+        assert lines[1:3] == [
+            (
+                "  test_cli.Cache: factory "
+                "partial(TestListReadable.test_partial.<locals>.make, 'eu', size=3)"
+                ", ping -"
+            ),
+            (
+                "  test_cli.Settings: factory partial(lambda at "
+                f"test_cli.py:{_line_of(module_lambda)}), ping -"
+            ),
+        ]
+        with app.app_context():
+            assert isinstance(get(Cache), Cache)
+
+    def test_own_blueprints_marked(self, app):
+        """
+        The library's own blueprints (the OpenAPI document's) are marked as
+        such; the app's are not.
+        """
+        from flask_servicecbv.rest.openapi import OpenAPI  # noqa: PLC0415
+
+        app.register_blueprint(Blueprint("api", __name__))
+        OpenAPI(app)
+
+        lines = run(app, "list").output.splitlines()
+
+        assert "Blueprint 'api' resolves:" in lines
+        assert "Blueprint 'openapi' (flask_servicecbv's own) resolves:" in lines
+
+    def test_own_blueprint_layer_marked(self, app):
+        """A layer of the library's own blueprint is marked too."""
+        from flask_servicecbv.rest.openapi import OpenAPI  # noqa: PLC0415
+
+        OpenAPI(app)
+        with app.app_context():
+            overwrite_value(Settings, "s", blueprint="openapi")
+
+        lines = run(app, "list").output.splitlines()
+
+        assert "Blueprint 'openapi' (flask_servicecbv's own):" in lines
+
+
+def _line_of(func):
+    return func.__code__.co_firstlineno
 
 
 class TestCheck:

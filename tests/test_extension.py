@@ -1487,6 +1487,31 @@ class TestRegistrationErrors:
         ):
             register_value(api, Database, Database())
 
+    def test_app_factory_and_module_level_blueprint(self):
+        """
+        An app factory that registers services on a blueprint made at module
+        level is told, on its second app, that another app has the blueprint.
+        """
+        api = Blueprint("api", __name__)
+
+        def create_app(name):
+            app = init_app(Flask(name))
+            register_value(api, Database, Database())
+            app.register_blueprint(api)
+            return app
+
+        create_app("first")
+        with pytest.raises(
+            RegistrationError,
+            match=(
+                r"Blueprint 'api' is already registered on another app "
+                r"\('first'\); an app factory must not register services on a "
+                r"blueprint made at module level: register them once, next to "
+                r"the blueprint"
+            ),
+        ):
+            create_app("second")
+
     @pytest.mark.parametrize("target", ["api", object()])
     def test_not_app_or_blueprint(self, target):
         """
