@@ -371,7 +371,7 @@ class TestDocument:
         a Link header, an ETag, and 304.
         """
         get = doc["paths"]["/api/notes"]["get"]
-        by_name = {p["name"]: p for p in get["parameters"]}
+        by_name = {p["name"]: p for p in _parameters(doc, get)}
         assert by_name["per_page"]["schema"]["maximum"] == 100
         assert by_name["page"]["schema"]["minimum"] == 1
         ok = get["responses"]["200"]
@@ -1220,6 +1220,15 @@ def _books() -> dict[str, Any]:
     return doc
 
 
+def _parameters(doc: dict[str, Any], operation: dict[str, Any]) -> list[Any]:
+    """The operation's parameters, shared ones resolved."""
+    shared = doc["components"].get("parameters", {})
+    return [
+        shared[p["$ref"].rpartition("/")[2]] if "$ref" in p else p
+        for p in operation["parameters"]
+    ]
+
+
 def _body_ref(operation: dict[str, Any]) -> str:
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     return str(schema["$ref"]).rpartition("/")[2]
@@ -1469,14 +1478,19 @@ class TestConditionalHeaders:
         the entity-tag syntax, and documents 304, 400 and 412.
         """
         get = books["paths"]["/books/{item_id}"]["get"]
-        headers = {p["name"]: p for p in get["parameters"] if p["in"] == "header"}
+        headers = {p["name"]: p for p in _parameters(books, get) if p["in"] == "header"}
         assert sorted(headers) == ["If-Match", "If-None-Match"]
         assert headers["If-Match"]["required"] is False
         schema = headers["If-None-Match"]["schema"]
         assert schema["type"] == "string"
         assert {"304", "400", "412"} <= set(get["responses"])
         other = books["paths"]["/other"]["get"]
-        assert {p["name"] for p in other["parameters"]} == {"If-Match", "If-None-Match"}
+        assert {p["name"] for p in _parameters(books, other)} == {
+            "If-Match",
+            "If-None-Match",
+        }
+        # Shared: each operation names the component.
+        assert other["parameters"][0] == {"$ref": "#/components/parameters/IfNoneMatch"}
 
     @pytest.mark.parametrize(
         ("value", "valid"),
@@ -1496,7 +1510,7 @@ class TestConditionalHeaders:
         The pattern is the entity-tag syntax, as the views check it.
         """
         get = books["paths"]["/books/{item_id}"]["get"]
-        schema = get["parameters"][1]["schema"]
+        schema = _parameters(books, get)[1]["schema"]
         assert (re.fullmatch(schema["pattern"], value) is not None) is valid
 
     def test_writes(self, books):
@@ -1506,7 +1520,7 @@ class TestConditionalHeaders:
         """
         item = books["paths"]["/books/{item_id}"]
         for method in ("put", "patch", "delete"):
-            params = {p["name"]: p for p in item[method]["parameters"]}
+            params = {p["name"]: p for p in _parameters(books, item[method])}
             assert params["If-Match"]["required"] is False
             assert params["If-None-Match"]["required"] is False
             assert "412" in item[method]["responses"]
@@ -1522,7 +1536,7 @@ class TestConditionalHeaders:
         doc = build_spec(_book_app(strict=True))
 
         delete = doc["paths"]["/books/{item_id}"]["delete"]
-        params = {p["name"]: p for p in delete["parameters"]}
+        params = {p["name"]: p for p in _parameters(doc, delete)}
         assert params["If-Match"]["required"] is True
         assert "428" in delete["responses"]
 

@@ -75,6 +75,17 @@ _ACCEPT_HEADERS: Final[Mapping[str, str]] = {
     "patch": "Accept-Patch",
 }
 
+# The order of the document's sections.
+_ORDER: Final[tuple[str, ...]] = (
+    "openapi",
+    "info",
+    "servers",
+    "tags",
+    "security",
+    "paths",
+    "components",
+)
+
 # Schema variants: how a schema is shown where it is read, or sent.
 _OUTPUT: Final = "output"
 _INPUT: Final = "input"
@@ -462,24 +473,6 @@ def _error_media(app: Flask, endpoint: str) -> str | None:
     return None
 
 
-def _error_content(media: str | None) -> dict[str, Any]:
-    if media is None:
-        return {"text/html": {"schema": {"type": "string"}}}
-    return {media: {"schema": ProblemSchema if media == PROBLEM_JSON else ErrorSchema}}
-
-
-def _conditional(
-    name: str, description: str, *, required: bool = False
-) -> dict[str, Any]:
-    return {
-        "in": "header",
-        "name": name,
-        "required": required,
-        "description": description,
-        "schema": copy.deepcopy(_ENTITY_TAGS_SCHEMA),
-    }
-
-
 def _writes_conditionally(cls: type, method: str) -> bool:
     """Whether *method* of *cls* is a generic write that honours If-Match."""
     return (issubclass(cls, UpdateMixin) and method in ("put", "patch")) or (
@@ -511,6 +504,7 @@ class _Builder:
         self.operation_ids: set[str] = set()
         self.lenient: dict[tuple[type, str], type[Schema]] = {}
         self.error_schemas: set[str] = set()
+        self.parameters: set[str] = set()
         # The request bodies, by path and method, and the variant each reads.
         self.bodies: list[tuple[str, str, str]] = []
         self.used_tags: set[str] = set()
@@ -538,10 +532,10 @@ class _Builder:
                 operations[method] = self.operation(
                     rule, cls, method, func, parameters, path=path
                 )
-        for path, operations in paths.items():
-            if operations:
-                self.spec.path(path=path, operations=operations)
+        # The operations hold plain JSON already (schemas are resolved as they
+        # are met): they go in as they are, without apispec copying them.
         document = self.spec.to_dict()
+        document["paths"] = {path: ops for path, ops in paths.items() if ops}
         self.fix_schemas(document)
         components = document.setdefault("components", {})
         variants = _Variants(components.get("schemas", {}), self.names.schemas)
@@ -554,7 +548,7 @@ class _Builder:
             document["tags"] = tags
         if self.servers:
             document["servers"] = self.servers
-        return document
+        return {key: document.pop(key) for key in _ORDER if key in document} | document
 
     def fix_schemas(self, document: dict[str, Any]) -> None:
         # apispec leaves out additionalProperties when a schema's Meta has a
@@ -682,7 +676,7 @@ class _Builder:
                 operation[key] = copy.deepcopy(value)
         for code, response in doc.get("responses", {}).items():
             operation["responses"][code] = (
-                {"description": response, "content": _error_content(media)}
+                {"description": response, "content": self.error_content(media)}
                 if isinstance(response, str)
                 else copy.deepcopy(response)
             )
@@ -701,7 +695,7 @@ class _Builder:
         for status, descriptions in texts.items():
             responses[str(status)] = {
                 "description": " ".join(descriptions),
-                "content": _error_content(media),
+                "content": self.error_content(media),
             }
 
     def inputs(
@@ -721,7 +715,9 @@ class _Builder:
             schema = self.schema_for_input(cls, inp)
             if inp.location in ("query", "headers"):
                 where = "query" if inp.location == "query" else "header"
-                parameters.append({"in": where, "schema": schema})
+                parameters += self.plugin.converter.schema2parameters(
+                    schema, location=where
+                )
             elif inp.location == "path":
                 self.path_schema(schema, parameters)
                 responses.setdefault("404", self.error(404, media))
@@ -729,7 +725,7 @@ class _Builder:
                 required = required or inp.required
                 self.body_mode = _body_mode(inp)
                 for media_type in _BODY_TYPES[inp.location]:
-                    bodies[media_type] = {"schema": schema}
+                    bodies[media_type] = {"schema": self.schema_ref(schema)}
                 if inp.description:
                     operation["requestBody"] = {"description": inp.description}
                 if inp.location == "json":
@@ -773,7 +769,9 @@ class _Builder:
                 "description": output.description or status_name(output.status)
             }
             if output.schema is not None:
-                response["content"] = {"application/json": {"schema": output.schema}}
+                response["content"] = {
+                    "application/json": {"schema": self.schema_ref(output.schema)}
+                }
             headers = {
                 name: {
                     "description": text,
@@ -809,15 +807,15 @@ class _Builder:
         method = plan.method
         if method == "get" and plan.output is not None and plan.output.etag:
             parameters.append(
-                _conditional(
-                    "If-None-Match",
+                self.conditional_ref(
+                    "IfNoneMatch",
                     "Answer 304 Not Modified if the representation's ETag is "
                     "one of these (weak comparison), or any with *.",
                 )
             )
             parameters.append(
-                _conditional(
-                    "If-Match",
+                self.conditional_ref(
+                    "IfMatch",
                     "Answer 412 Precondition Failed unless the "
                     "representation's ETag is one of these (strong comparison).",
                 )
@@ -828,16 +826,16 @@ class _Builder:
             assert issubclass(cls, UpdateMixin | DeleteMixin)  # noqa: S101 -- for mypy
             required = cls.REQUIRE_IF_MATCH
             parameters.append(
-                _conditional(
-                    "If-Match",
+                self.conditional_ref(
+                    "IfMatchChange",
                     "Change the item only if its current ETag is one of these "
                     "(strong comparison), or if it exists with *; else 412.",
                     required=required,
                 )
             )
             parameters.append(
-                _conditional(
-                    "If-None-Match",
+                self.conditional_ref(
+                    "IfNoneMatchChange",
                     "Change the item only if its current ETag is none of these; "
                     "with *, only if it does not exist; else 412.",
                 )
@@ -860,7 +858,7 @@ class _Builder:
             self.error_schemas.add(name)
             response: dict[str, Any] = {
                 "description": status_name(code),
-                "content": _error_content(media),
+                "content": self.error_content(media),
             }
             if header is not None:
                 response["headers"] = {
@@ -871,8 +869,42 @@ class _Builder:
                     }
                 }
             self.spec.components.response(name, response)
-        # apispec turns a component's name into its $ref.
-        return name
+        return {"$ref": f"#/components/responses/{name}"}
+
+    def conditional_ref(
+        self, component: str, description: str, *, required: bool = False
+    ) -> dict[str, Any]:
+        """
+        The reference to a shared conditional header parameter: *component*
+        names the header (``IfMatch`` is ``If-Match``), and a suffix its use.
+        """
+        if required:
+            component += "Required"
+        if component not in self.parameters:
+            self.parameters.add(component)
+            header = "If-None-Match" if component.startswith("IfNone") else "If-Match"
+            self.spec.components.parameter(
+                component,
+                "header",
+                {
+                    "name": header,
+                    "required": required,
+                    "description": description,
+                    "schema": dict(_ENTITY_TAGS_SCHEMA),
+                },
+            )
+        return {"$ref": f"#/components/parameters/{component}"}
+
+    def schema_ref(self, schema: Schema) -> dict[str, Any]:
+        """The reference to *schema*'s component (an array of them for many)."""
+        return self.plugin.converter.resolve_nested_schema(schema)  # type: ignore[no-any-return]
+
+    def error_content(self, media: str | None) -> dict[str, Any]:
+        """The content of an error response: the app's error body."""
+        if media is None:
+            return {"text/html": {"schema": {"type": "string"}}}
+        schema = ProblemSchema() if media == PROBLEM_JSON else ErrorSchema()
+        return {media: {"schema": self.schema_ref(schema)}}
 
     def health_response(self, text: str) -> dict[str, Any]:
         return {
