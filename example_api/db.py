@@ -318,6 +318,10 @@ def _end_transaction(conn: Connection, response: Response) -> Response:
     return response
 
 
+# Set on g by mark_request_context(), before anything else of a request runs.
+_REQUEST_MARK = "_example_api_request"
+
+
 def _in_the_request() -> bool:
     """
     Whether the current app context is the one the current request runs in.
@@ -329,10 +333,6 @@ def _in_the_request() -> bool:
     leaves, since the ping may still be using it.
     """
     return has_request_context() and g.get(_REQUEST_MARK) is True
-
-
-# Set on g by mark_request_context(), before anything else of a request runs.
-_REQUEST_MARK = "_example_api_request"
 
 
 def mark_request_context() -> None:
