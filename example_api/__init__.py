@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from flask.typing import ResponseReturnValue
 
-__all__ = ["DEFAULTS", "create_app"]
+__all__ = ["DEFAULTS", "check_host", "create_app", "database_unavailable"]
 
 log = logging.getLogger(__name__)
 
