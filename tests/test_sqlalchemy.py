@@ -535,6 +535,22 @@ class TestConnection:
             assert session.get_bind() is engine
         assert sa_app.extensions["servicecbv.sqlalchemy"] is engine
 
+    def test_engine_disposed(self, database):
+        """close_registry() closes the connections of the engine's pool."""
+        app = _app(database)
+        with app.app_context():
+            engine = svc.get(Engine)
+            svc.get(Connection)
+        assert engine.pool.checkedin() == 1
+        svc.close_registry(app)
+        assert engine.pool.checkedin() == 0
+
+    def test_listed_readably(self, sa_app):
+        """The factories read well in `flask services list`."""
+        output = sa_app.test_cli_runner().invoke(args=["services", "list"]).output
+        assert "Connection: factory connection, ping ping" in output
+        assert "Session: factory session, ping ping" in output
+
     @pytest.mark.parametrize(
         ("path", "status", "written"),
         [

@@ -330,6 +330,7 @@ def connection_factory(
                 if undo:
                     _writable_again(conn)
 
+    # What `flask services list` shows.
     connection.__qualname__ = "read_only_connection" if read_only else "connection"
     return connection
 
@@ -351,6 +352,8 @@ def session_factory(
         with Session(container.get(engine_key), **options) as opened:
             yield from request_transaction(opened)
 
+    # What `flask services list` shows.
+    session.__qualname__ = "session"
     return session
 
 
