@@ -1492,9 +1492,7 @@ class TestDeclaredErrors:
         json_errors(app)
 
         class Lend(RestView):
-            ERRORS: ClassVar = {
-                NoCopiesLeftError: ErrorResponse(409, methods=frozenset({"post"}))
-            }
+            ERRORS: ClassVar = {NoCopiesLeftError: ErrorResponse(409, methods=["post"])}
 
             @returns(None, status=204)
             def post(self):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
@@ -232,7 +232,12 @@ class ErrorResponse:
 
     status: int
     description: str | None = None
-    methods: frozenset[str] | None = None
+    methods: Collection[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.methods is not None:
+            # Kept as a frozenset, whatever collection was given.
+            object.__setattr__(self, "methods", frozenset(self.methods))
 
 
 @dataclass(frozen=True)
@@ -444,7 +449,7 @@ def returns(
     if not 200 <= status < 400:  # noqa: PLR2004
         msg = (
             f"returns(status={status!r}) is not a success status; declare "
-            "errors by raising them."
+            "error statuses with errors={...}, or map exceptions in ERRORS."
         )
         raise RestDeclarationError(msg)
     declared_errors = dict(errors or {})
@@ -701,7 +706,7 @@ def _check_errors(cls: type[RestMixin]) -> None:
         status = answer.status if isinstance(answer, ErrorResponse) else answer
         _check_error_status(status, f"{where}[{exception.__qualname__}]")
         methods = answer.methods if isinstance(answer, ErrorResponse) else None
-        if methods is not None and not methods <= http_method_funcs:
+        if methods is not None and not set(methods) <= http_method_funcs:
             msg = (
                 f"{where}[{exception.__qualname__}]: methods "
                 f"{sorted(methods)!r} are not all HTTP methods; name them in "

@@ -200,7 +200,7 @@ def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield from (v for v in value if isinstance(v, dict))
 
 
-def always_sent(field: Field[Any]) -> bool:
+def _always_sent(field: Field[Any]) -> bool:
     """
     Whether a response always holds *field* (not ``load_only``), so that its
     schema lists it as ``required``.
@@ -273,7 +273,7 @@ class _Variants:
         instance = self.schemas[name]
         if mode == _OUTPUT:
             kept = {f.data_key or n: f for n, f in instance.dump_fields.items()}
-            required = [k for k, f in kept.items() if always_sent(f)]
+            required = [k for k, f in kept.items() if _always_sent(f)]
         else:
             kept = {f.data_key or n: f for n, f in instance.load_fields.items()}
             required = [
