@@ -7,9 +7,13 @@ on PostgreSQL through psycopg 3; only the engine's URL differs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import socket
+import threading
+import time
 import unicodedata
 import weakref
 from datetime import datetime, timezone
@@ -39,6 +43,15 @@ from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
+    from typing import Protocol
+
+    class _DriverConnection(Protocol):
+        """What the watchdog needs of a driver's connection (psycopg's)."""
+
+        @property
+        def closed(self) -> bool: ...
+
+        def fileno(self) -> int: ...
 
     from flask import Response
     from sqlalchemy.engine import Dialect
@@ -137,7 +150,123 @@ def _forget_parent_connections() -> None:
         engine.dispose(close=False)
 
 
-os.register_at_fork(after_in_child=_forget_parent_connections)
+# -- a deadline on every database call, kept by the client ---------------------
+
+
+class _Watchdog:
+    """
+    Break the connection of a database call that outlives its deadline.
+
+    ``statement_timeout`` is the server's: a server that no longer answers
+    (a frozen proxy in between still takes the bytes, so TCP sees nothing
+    wrong) cancels nothing, and psycopg waits for its answer for ever.
+    A thread of this process checks the calls in flight a few times a
+    second, and shuts down the socket of one past its deadline: psycopg then
+    fails at once with an ``OperationalError``, SQLAlchemy discards the
+    connection, and the request is answered ``503``.
+
+    One per process, for every engine: its thread starts with the first
+    call, and again in a forked child, which has no threads.
+    """
+
+    #: How often the thread looks, in seconds.
+    INTERVAL = 0.1
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # Also in a forked child: the parent's lock may have been held.
+        self._lock = threading.Lock()
+        self._calls: dict[int, tuple[float, weakref.ref[_DriverConnection]]] = {}
+        self._thread: threading.Thread | None = None
+
+    def begin(self, connection: _DriverConnection, limit: float) -> None:
+        """Watch a call on *connection* that may take *limit* seconds."""
+        deadline = time.monotonic() + limit
+        with self._lock:
+            self._calls[id(connection)] = (deadline, weakref.ref(connection))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="example_api watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def end(self, connection: _DriverConnection) -> None:
+        """Stop watching the call on *connection*."""
+        with self._lock:
+            self._calls.pop(id(connection), None)
+
+    @contextlib.contextmanager
+    def watching(self, connection: _DriverConnection, limit: float) -> Iterator[None]:
+        """Watch the calls of the block on *connection*."""
+        self.begin(connection, limit)
+        try:
+            yield
+        finally:
+            self.end(connection)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            self.check(time.monotonic())
+
+    def check(self, now: float) -> None:
+        """Break the connections whose call is past its deadline at *now*."""
+        with self._lock:
+            late = [
+                key for key, (deadline, _) in self._calls.items() if deadline <= now
+            ]
+            for key in late:
+                _, ref = self._calls.pop(key)
+                connection = ref()
+                if connection is not None and not connection.closed:
+                    log.warning("A database call ran past its deadline; breaking it.")
+                    _shut_down(connection.fileno())
+
+
+def _shut_down(fd: int) -> None:
+    """Shut down the socket *fd*: the call blocked on it fails at once."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_watchdog = _Watchdog()
+
+#: Seconds a PostgreSQL call may take beyond ``statement_timeout`` before the
+#: client breaks its connection.
+CLIENT_GRACE = 1.0
+
+# The client's deadline of each engine's calls, for the commit.
+_call_limits: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
+
+
+def _watch_calls(engine: Engine, limit: float) -> None:
+    """Give every statement on *engine*'s connections *limit* seconds."""
+
+    def begin(_conn: Connection, cursor: Any, *_: Any) -> None:
+        _watchdog.begin(cursor.connection, limit)
+
+    def end(_conn: Connection, cursor: Any, *_: Any) -> None:
+        _watchdog.end(cursor.connection)
+
+    def failed(context: Any) -> None:
+        # No cursor when the error is not a statement's (a connect, a commit).
+        cursor = getattr(context, "cursor", None)
+        if cursor is not None:
+            _watchdog.end(cursor.connection)
+
+    event.listen(engine, "before_cursor_execute", begin)
+    event.listen(engine, "after_cursor_execute", end)
+    event.listen(engine, "handle_error", failed)
+
+
+def _after_fork_in_child() -> None:
+    _forget_parent_connections()
+    _watchdog._reset()  # noqa: SLF001 -- this module's own object
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -214,7 +343,8 @@ def make_engine(
 
         statement_timeout: PostgreSQL: how long one statement may run,
             waiting for locks included (``statement_timeout``); the server
-            cancels it after that.
+            cancels it after that, and should the server not answer, the
+            client breaks the connection :data:`CLIENT_GRACE` seconds later.
 
         busy_timeout: SQLite: how long a statement waits for another
             connection's write lock before it fails with "database is
@@ -242,6 +372,12 @@ def make_engine(
     engine = create_engine(parsed, **settings)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif statement_timeout is not None:
+        # The server cancels a statement after statement_timeout; the client
+        # gives up a little later, should the server not be heard from.
+        limit = statement_timeout + CLIENT_GRACE
+        _call_limits[engine] = limit
+        _watch_calls(engine, limit)
     _engines.add(engine)
     return engine
 
@@ -311,10 +447,15 @@ def _end_transaction(conn: Connection, response: Response) -> Response:
     A commit that fails here raises, and Flask answers ``500`` instead of the
     response: a client is never told ``201`` for a write that was lost.
     """
-    if response.status_code < 400:  # noqa: PLR2004 -- success or redirection
+    limit = _call_limits.get(conn.engine)
+    if response.status_code >= 400:  # noqa: PLR2004 -- an error
+        conn.rollback()
+    elif limit is None:
         conn.commit()
     else:
-        conn.rollback()
+        driver = conn.connection.driver_connection
+        with _watchdog.watching(driver, limit):  # type: ignore[arg-type]
+            conn.commit()
     return response
 
 

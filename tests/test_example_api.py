@@ -25,6 +25,7 @@ import pytest
 from flask import abort, request
 from openapi_spec_validator import validate
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import PreconditionFailed, SecurityError
 
@@ -855,6 +856,94 @@ class TestUnavailableDatabase:
             svc.close_registry(app)
 
         assert setting == expected
+
+    def test_frozen_database(self, tmp_path):
+        """
+        When the database stops answering on an open connection (a frozen
+        proxy in between, which still takes the bytes), a request is
+        answered 503 soon after the statement timeout instead of hanging,
+        and the app serves again once the database answers.
+        """
+        url = postgresql_url(os.environ)
+        _reset(url)
+        with _FreezingProxy(make_url(url)) as proxy:
+            app = create_app(
+                {
+                    "TESTING": True,
+                    "DATABASE_URL": proxy.url,
+                    "DATABASE_STATEMENT_TIMEOUT": 0.5,
+                }
+            )
+            client = app.test_client()
+            item = _create(client)
+            answers = []
+
+            def get():
+                begin = time.monotonic()
+                resp = client.get(f"/api/v1/bookmarks/{item['id']}")
+                answers.append((resp.status_code, time.monotonic() - begin))
+
+            proxy.frozen.set()
+            thread = threading.Thread(target=get, daemon=True)
+            thread.start()
+            thread.join(timeout=10)
+            proxy.frozen.clear()
+            after = client.get(f"/api/v1/bookmarks/{item['id']}")
+            svc.close_registry(app)
+
+        ((status, seconds),) = answers
+        assert status == 503
+        assert seconds < 0.5 + db.CLIENT_GRACE + 1
+        assert after.json == item
+
+
+class _FreezingProxy:
+    """
+    A loopback TCP proxy to a PostgreSQL server that, while *frozen* is set,
+    reads what either side sends and forwards nothing.
+    """
+
+    def __init__(self, target):
+        self.target = (target.host or "127.0.0.1", target.port or 5432)
+        self.frozen = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        port = self.server.getsockname()[1]
+        self.url = target.set(host="127.0.0.1", port=port).render_as_string(
+            hide_password=False
+        )
+        self.sockets = []
+
+    def __enter__(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *_):
+        self.frozen.clear()
+        self.server.close()
+        for sock in self.sockets:
+            sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    def _pump(self, source, sink):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                while self.frozen.is_set():
+                    time.sleep(0.01)
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
 
 
 class _CapturedError(Exception):
