@@ -1175,9 +1175,7 @@ def _book_app(*, problem: bool = False, strict: bool = False) -> Flask:
 
         repository = svc.ServiceAttr(Books)
         schema = Book
-        ERRORS: ClassVar = {
-            NoCopiesLeftError: ErrorResponse(409, methods=("post",))
-        }
+        ERRORS: ClassVar = {NoCopiesLeftError: ErrorResponse(409, methods=("post",))}
         OPENAPI: ClassVar = {
             "responses": {503: "The database is busy."},
             "post": {"summary": "Add a book.", "tags": ["books"]},
