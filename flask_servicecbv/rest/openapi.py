@@ -480,6 +480,15 @@ def _writes_conditionally(cls: type, method: str) -> bool:
     )
 
 
+def _serialisation(_converter: Any, field: Field[Any], **_: Any) -> dict[str, Any]:
+    """A parameter's ``style`` and ``explode``, from its field's metadata."""
+    return {
+        key: field.metadata[key]
+        for key in ("style", "explode")
+        if key in field.metadata
+    }
+
+
 class _Builder:
     def __init__(self, app: Flask) -> None:
         api_spec, plugin_cls = _apispec()
@@ -497,6 +506,9 @@ class _Builder:
             else {},
             security=list(config.get("OPENAPI_SECURITY") or []),
         )
+        # A query field's metadata may say how its parameter is serialised:
+        # {"explode": False} for a comma-separated list (?sort=a,-b).
+        self.plugin.converter.add_parameter_attribute_function(_serialisation)
         self.servers = list(config.get("OPENAPI_SERVERS") or [])
         self.tags = list(config.get("OPENAPI_TAGS") or [])
         for name, scheme in (config.get("OPENAPI_SECURITY_SCHEMES") or {}).items():
