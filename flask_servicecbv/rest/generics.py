@@ -342,11 +342,25 @@ class _GenericMixin(RestMixin):
         return None
 
     def get_item(self, item_id: Any) -> Any:
-        """Return the item or answer ``404``; override to change the lookup."""
+        """
+        Return the item or answer ``404``; override to change the lookup.
+
+        The item found passes :meth:`check_object` first.
+        """
         item = self.repository.get(item_id)
         if item is None:
             self._no_item(item_id)
+        self.check_object(item)
         return item
+
+    def check_object(self, item: Any) -> None:
+        """
+        Check that the caller may act on *item*, which :meth:`get_item` found:
+        every item method (retrieve, replace, change, delete) looks it up
+        there first. By default anyone may; override it to raise
+        ``abort(404)`` where another caller's item must look missing, or
+        ``abort(403)`` where its existence may show.
+        """
 
 
 class ListMixin(_GenericMixin):
