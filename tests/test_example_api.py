@@ -108,10 +108,19 @@ def _database_url(request, tmp_path):
     return url
 
 
+# What flask_servicecbv.health names the threads that run its pings.
+_PING_THREAD = "flask_servicecbv ping "
+
+
 @pytest.fixture(name="api")
 def _api(database_url):
     app = create_app({"TESTING": True, "DATABASE_URL": database_url})
     yield app
+    # /health answers once its ping has an outcome, before the ping's own
+    # app context has given its connection back: let it, or the connection
+    # would go back to a pool already disposed of, and never be closed.
+    pings = [t for t in threading.enumerate() if t.name.startswith(_PING_THREAD)]
+    [ping.join(timeout=10) for ping in pings]
     # Closes both engines' pools: no connection outlives the test.
     svc.close_registry(app)
 
@@ -912,13 +921,17 @@ class _FreezingProxy:
             hide_password=False
         )
         self.sockets = []
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self):
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.accepting.start()
         return self
 
     def __exit__(self, *_):
         self.frozen.clear()
+        # Wakes the accepting thread, which close() alone would not.
+        self.server.shutdown(socket.SHUT_RDWR)
+        self.accepting.join(timeout=10)
         self.server.close()
         for sock in self.sockets:
             sock.close()
