@@ -1181,7 +1181,7 @@ def _printed_document(python: str, tmp_path: Path) -> bytes:
 
 
 @pytest.fixture(name="other_python")
-def _other_python() -> str:
+def _other_python() -> str:  # pragma: needs lowest_python
     """
     The Python of the other dependency set: the lowest one's when this is the
     newest, ``.venv``'s when this is the lowest.
@@ -1200,7 +1200,10 @@ def _other_python() -> str:
         and Path(python).parent.parent.resolve() != here
     ]
     _need(
-        None if others else f"No other environment: set {LOWEST_PYTHON} to a Python.",
+        None
+        if others
+        else f"No other environment: set {LOWEST_PYTHON} to a Python, or make "
+        ".venv-lowest with python3 dev.py test.",
         ci_fails=False,
     )
     return others[0]
@@ -1213,7 +1216,9 @@ def _as_python_313_compiles(doc: str) -> str:
 
 
 class TestStableDocument:
-    def test_same_bytes_under_the_other_environment(self, other_python, tmp_path):
+    def test_same_bytes_under_the_other_environment(  # pragma: needs lowest_python
+        self, other_python, tmp_path
+    ):
         """
         The lowest and the newest dependency sets, each on its Python, print
         the same document, byte for byte.
