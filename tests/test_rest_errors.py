@@ -206,7 +206,7 @@ class TestPlain:
         A body that does not parse is a 400 with the parser's message.
         """
         data = '{"text": "a",}'
-        with pytest.raises(json.JSONDecodeError, match="line 1 column 14") as e:
+        with pytest.raises(json.JSONDecodeError, match="line 1 column") as e:
             json.loads(data)
 
         response = plain.patch("/notes", data=data, content_type="application/json")
