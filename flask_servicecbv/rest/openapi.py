@@ -475,8 +475,11 @@ def _error_media(app: Flask, endpoint: str) -> str | None:
 
 def _writes_conditionally(cls: type, method: str) -> bool:
     """Whether *method* of *cls* is a generic write that honours If-Match."""
-    return (issubclass(cls, UpdateMixin) and method in ("put", "patch")) or (
-        issubclass(cls, DeleteMixin) and method == "delete"
+    action = getattr(cls, "ACTION", None)  # an item view's action, not a GET
+    return (
+        (issubclass(cls, UpdateMixin) and method in ("put", "patch"))
+        or (issubclass(cls, DeleteMixin) and method == "delete")
+        or (action is not None and method == action.method != "get")
     )
 
 
@@ -835,8 +838,7 @@ class _Builder:
             responses["400"] = self.error(400, media)
             responses["412"] = self.error(412, media)
         elif _writes_conditionally(cls, method):
-            assert issubclass(cls, UpdateMixin | DeleteMixin)  # noqa: S101 -- for mypy
-            required = cls.REQUIRE_IF_MATCH
+            required = bool(getattr(cls, "REQUIRE_IF_MATCH", False))
             parameters.append(
                 self.conditional_ref(
                     "IfMatchChange",
