@@ -6,24 +6,32 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import (
     BadRequest,
+    Forbidden,
     RequestEntityTooLarge,
+    Unauthorized,
     UnprocessableEntity,
     UnsupportedMediaType,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = [
     "AsyncServiceError",
+    "AuthSchemeError",
+    "AuthenticationError",
     "BodyTooLargeError",
     "ConfigurationError",
     "ContainerClosedError",
     "FactoryError",
+    "InvalidCredentialsRequestError",
     "InvalidKeyError",
     "NoAppContextError",
     "NotInitializedError",
     "OpenAPIError",
+    "PermissionDeniedError",
     "RegistrationError",
     "RequestBodyError",
     "RequestValidationError",
@@ -221,3 +229,91 @@ class BodyTooLargeError(ServiceCBVError, RequestEntityTooLarge):
             f"The request body is larger than {limit} bytes; send at most "
             f"{limit} bytes."
         )
+
+
+def _with_challenges(
+    headers: list[tuple[str, str]], challenges: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    # One header per challenge: RFC 9110 allows a list in one header, but
+    # clients parse separate ones more reliably.
+    headers.extend(("WWW-Authenticate", challenge) for challenge in challenges)
+    return headers
+
+
+class AuthenticationError(ServiceCBVError, Unauthorized):
+    """
+    Raised (and answered with ``401``) when a request that needs to know its
+    caller sends no credentials, or credentials that do not verify.
+
+    ``WWW-Authenticate`` lists a challenge per accepted scheme (RFC 9110,
+    11.6.1); a bearer token that was sent and refused gets
+    ``error="invalid_token"`` (RFC 6750, 3.1).
+    The message never repeats the credentials.
+    """
+
+    def __init__(self, description: str, challenges: Iterable[str] = ()) -> None:
+        super().__init__(description)
+        self.challenges = tuple(challenges)
+
+    def get_headers(
+        self,
+        environ: WSGIEnvironment | None = None,
+        scope: dict[str, Any] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Add a ``WWW-Authenticate`` header per challenge."""
+        return _with_challenges(super().get_headers(environ, scope), self.challenges)
+
+
+class InvalidCredentialsRequestError(ServiceCBVError, BadRequest):
+    """
+    Raised (and answered with ``400``, ``error="invalid_request"``, RFC 6750,
+    3.1) when credentials arrive where the scheme does not read them, such as
+    a bearer token in the query string, or in two places at once.
+    """
+
+    def __init__(self, description: str, challenges: Iterable[str] = ()) -> None:
+        super().__init__(description)
+        self.challenges = tuple(challenges)
+
+    def get_headers(
+        self,
+        environ: WSGIEnvironment | None = None,
+        scope: dict[str, Any] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Add a ``WWW-Authenticate`` header per challenge."""
+        return _with_challenges(super().get_headers(environ, scope), self.challenges)
+
+
+class PermissionDeniedError(ServiceCBVError, Forbidden):
+    """
+    Raised (and answered with ``403``) when the caller is known but may not do
+    what it asks: a required scope is missing (then a bearer scheme's
+    challenge says ``error="insufficient_scope"`` and the scopes, RFC 6750,
+    3.1), or a custom check refused.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        challenges: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+    ) -> None:
+        super().__init__(description)
+        self.challenges = tuple(challenges)
+        self.scopes = frozenset(scopes)
+
+    def get_headers(
+        self,
+        environ: WSGIEnvironment | None = None,
+        scope: dict[str, Any] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Add a ``WWW-Authenticate`` header per challenge."""
+        return _with_challenges(super().get_headers(environ, scope), self.challenges)
+
+
+class AuthSchemeError(ServiceCBVError, ValueError):
+    """
+    Raised when an authentication scheme, or the principal factory made from
+    schemes, is set up wrongly: no scheme, two places for one API key, a realm
+    or parameter name that cannot be sent in a header.
+    """
