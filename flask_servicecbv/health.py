@@ -27,12 +27,14 @@ class _Flight:
     check that arrives while it is young shares.
     """
 
-    __slots__ = ("done", "outcome", "started")
+    __slots__ = ("done", "ended", "outcome", "started")
 
     def __init__(self) -> None:
         self.started = time.monotonic()
         # Set once the ping has returned or raised, before its cleanup runs.
         self.done = threading.Event()
+        # Set once its cleanup has run too and the thread is about to end.
+        self.ended = threading.Event()
         self.outcome: BaseException | None = None
 
 
@@ -193,8 +195,14 @@ def _run_sync_ping(ping: ServicePing, check: _Check) -> str | None:
     flight = _flight_for(ping, check, timeout)
     if isinstance(flight, str):
         return flight
+    deadline = time.monotonic() + timeout
     if not flight.done.wait(timeout):
         return _timed_out(ping, timeout, check.timed_out)
+    # Give the ping's cleanup what is left of the timeout, so that a healthy
+    # service has given its connection back before the answer leaves (an app
+    # that closes its registry next finds nothing still in use); a cleanup
+    # that hangs does not hold the answer past the timeout.
+    flight.ended.wait(max(0.0, deadline - time.monotonic()))
     error = flight.outcome
     if error is None:
         return None
@@ -272,6 +280,7 @@ def _ping_in_thread(
             if not flights:
                 del _flights[key]
         flight.done.set()
+        flight.ended.set()
 
 
 async def _arun_pings(pings: list[ServicePing], check: _Check) -> dict[str, str]:

@@ -501,8 +501,6 @@ class TestPingTimeout:
         app.add_url_rule("/health", view_func=TouchingHealth.as_view("health"))
 
         assert app.test_client().get("/health").status_code == 200
-        for thread in ping_threads():
-            thread.join(timeout=5)
         assert seen == [
             (False, app, False, True),
             ("cleanup", "flask_servicecbv ping test_health.Database"),
@@ -807,6 +805,31 @@ class TestPingIsolation:
             "flask_servicecbv ping test_health.Connection"
         ]
 
+    def test_cleanup_runs_before_the_answer(self, app):
+        """
+        A healthy service's ping has run its cleanup (given its connection
+        back) by the time the check answers, so an app that closes its
+        registry right after finds nothing still in use.
+        """
+        events = []
+
+        def connect():
+            yield Database()
+            time.sleep(0.05)
+            events.append("cleaned up")
+
+        class SlowHealth(HealthView):
+            PING_TIMEOUT = 2.0
+
+        register_factory(app, Database, connect, ping=ping_it)
+        app.add_url_rule("/health", view_func=SlowHealth.as_view("health"))
+
+        response = app.test_client().get("/health")
+        events.append("answered")
+
+        assert response.status_code == 200
+        assert events == ["cleaned up", "answered"]
+
     def test_finished_ping_not_shared_during_its_cleanup(self, app, release):
         """
         A ping that passed and whose cleanup then hangs (the database froze
@@ -886,8 +909,6 @@ class TestPingIsolation:
 
         with caplog.at_level(logging.ERROR, logger="flask_servicecbv"):
             response = app.test_client().get("/health")
-            for thread in ping_threads():
-                thread.join(timeout=5)
 
         assert response.status_code == 200
         (record,) = caplog.records
