@@ -1,6 +1,8 @@
 """
 REST endpoints on service views: declared inputs and outputs, JSON errors,
-generic views over a repository service, pagination and entity tags.
+generic views over a repository service, pagination, entity tags, and
+permissions (who may call each method; the caller is the principal service
+of :mod:`flask_servicecbv.auth`).
 
 Importing :mod:`flask_servicecbv` does not import this package; the OpenAPI
 document is in :mod:`flask_servicecbv.rest.openapi`, which needs apispec.
@@ -9,6 +11,7 @@ document is in :mod:`flask_servicecbv.rest.openapi`, which needs apispec.
 from __future__ import annotations
 
 from ._parsing import MAX_BODY_SIZE, body_limit, reads_body
+from .auth import METHOD_GROUPS, Requirement, authenticated, public, requires
 from .declarations import (
     ARGUMENT_NAMES,
     DeclaredError,
@@ -58,6 +61,7 @@ __all__ = [
     "MAX_FIELD_ERRORS",
     "MAX_ID",
     "MAX_PAGE",
+    "METHOD_GROUPS",
     "NO_NUL",
     "PROBLEM_JSON",
     "CollectionView",
@@ -82,10 +86,12 @@ __all__ = [
     "ReadOnlyCollectionView",
     "ReadOnlyItemView",
     "Repository",
+    "Requirement",
     "RestMixin",
     "RestView",
     "RetrieveMixin",
     "UpdateMixin",
+    "authenticated",
     "body_limit",
     "capped_errors",
     "check_if_match",
@@ -95,7 +101,9 @@ __all__ = [
     "etag_of",
     "if_none_match",
     "json_errors",
+    "public",
     "reads",
     "reads_body",
+    "requires",
     "returns",
 ]

@@ -15,6 +15,13 @@ from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationE
 from flask_servicecbv.views import ServiceMixin, _closing_async
 
 from ._parsing import ABSENT, LOCATIONS, loader_for
+from .auth import (
+    Requirement,
+    authorizer,
+    check_requires,
+    documented_errors,
+    requirement_for,
+)
 from .response import Responder
 
 if TYPE_CHECKING:
@@ -228,16 +235,23 @@ class ErrorResponse:
 
         methods: The HTTP methods (lower case) whose calls it answers; by
             default every method of the class.
+
+        headers: Response headers sent with the answer, name to value
+            (``{"Retry-After": "30"}``, ``{"WWW-Authenticate": 'Bearer
+            realm="api"'}``); the API description documents them.
     """
 
     status: int
     description: str | None = None
     methods: Collection[str] | None = None
+    headers: Mapping[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.methods is not None:
             # Kept as a frozenset, whatever collection was given.
             object.__setattr__(self, "methods", frozenset(self.methods))
+        if self.headers is not None:
+            object.__setattr__(self, "headers", dict(self.headers))
 
 
 @dataclass(frozen=True)
@@ -251,6 +265,10 @@ class DeclaredError:
     status: int
     description: str
     exception: type[BaseException] | None = None
+    #: The response headers it carries, name to OpenAPI header object.
+    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The headers the request path sends with it, name to value.
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -269,6 +287,9 @@ class Plan:
     errors: tuple[DeclaredError, ...] = ()
     #: What :func:`doc` and :attr:`RestMixin.OPENAPI` add to the operation.
     doc: Mapping[str, Any] = field(default_factory=dict)
+    #: Who may call the method, checked before its inputs are read; ``None``
+    #: when nothing is declared.
+    requirement: Requirement | None = None
 
 
 @dataclass
@@ -284,6 +305,8 @@ class _Declared:
     doc: dict[str, Any] = field(default_factory=dict)
     # For generic views: declarations that depend on the class (its schema).
     dynamic: Callable[[type], tuple[list[Input], Output | None]] | None = None
+    # Who may call it: see requires().
+    requirement: Requirement | None = None
 
     def __set_name__(self, owner: type, name: str) -> None:
         if not issubclass(owner, RestMixin):
@@ -651,6 +674,18 @@ class RestMixin(ServiceMixin):
     #: (``"post": {...}``) for that method. Merges along the MRO.
     OPENAPI: ClassVar[Mapping[str, Any]] = {}
 
+    #: Who may call the class's methods: a :class:`~flask_servicecbv.rest.Requirement`
+    #: for every method, or one per method name (or per group, ``"read"``
+    #: and ``"write"``): ``{"read": requires("loans:read"), "write":
+    #: requires("loans:write")}``. A method's own ``@requires`` wins. ``None``
+    #: (the default) declares nothing: the method checks nothing itself.
+    REQUIRES: ClassVar[Requirement | Mapping[str, Requirement] | None] = None
+
+    #: The key of the principal's service, which requirements resolve (the
+    #: caller, ``User``); a ``ServiceAttr`` of the same key hands the view
+    #: the same object.
+    PRINCIPAL: ClassVar[object] = None
+
     #: The plans, by lower-case HTTP method name, computed at class creation.
     rest_plans: ClassVar[Mapping[str, Plan]] = {}
 
@@ -677,6 +712,7 @@ class RestMixin(ServiceMixin):
         _check_unknown(cls)
         _check_errors(cls)
         _check_openapi(cls)
+        check_requires(cls)
         _compile(cls)
         super().__init_subclass__(**kwargs)
 
@@ -706,6 +742,18 @@ def _check_errors(cls: type[RestMixin]) -> None:
         status = answer.status if isinstance(answer, ErrorResponse) else answer
         _check_error_status(status, f"{where}[{exception.__qualname__}]")
         methods = answer.methods if isinstance(answer, ErrorResponse) else None
+        headers: list[tuple[object, object]] = (
+            list((answer.headers or {}).items())
+            if isinstance(answer, ErrorResponse)
+            else []
+        )
+        for name, value in headers:
+            if not isinstance(name, str) or not isinstance(value, str):
+                msg = (
+                    f"{where}[{exception.__qualname__}]: the header {name!r}: "
+                    f"{value!r} is not a name and a value; give both as strings."
+                )
+                raise RestDeclarationError(msg)
         if methods is not None and not set(methods) <= http_method_funcs:
             msg = (
                 f"{where}[{exception.__qualname__}]: methods "
@@ -752,7 +800,18 @@ def _errors_for(
             or _summary(exception.__dict__.get("__doc__"))
             or status_name(spec.status)
         )
-        errors.append(DeclaredError(spec.status, description, exception))
+        values = dict(spec.headers or {})
+        headers = {
+            name: {
+                "description": "Sent with this error.",
+                "schema": {"type": "string", "examples": [value]},
+                "required": True,
+            }
+            for name, value in values.items()
+        }
+        errors.append(
+            DeclaredError(spec.status, description, exception, headers, values)
+        )
     if output is not None:
         errors += [DeclaredError(s, text) for s, text in output.errors.items()]
     return tuple(errors)
@@ -837,17 +896,37 @@ def _compile(cls: type[RestMixin]) -> None:  # noqa: C901, PLR0912 -- one pass, 
             and not inputs
             and output is None
         )
-        if unset or (not inputs and output is None and not errors and not hook):
+        requirement = (
+            None
+            if unset
+            else requirement_for(
+                cls, name, None if declared is None else declared.requirement
+            )
+        )
+        if unset or (
+            not inputs
+            and output is None
+            and not errors
+            and not hook
+            and requirement is None
+        ):
             if declared is not None:
                 setattr(cls, name, _unset(cls, name) if unset else func)
             continue
+        errors = (
+            *(
+                DeclaredError(status, text, headers=headers)
+                for status, text, headers in documented_errors(requirement)
+            ),
+            *errors,
+        )
         _check_inputs(cls, name, inputs)
         if declared is None:
             # A plain method that a class-level declaration compiles: keep it,
             # since its handler replaces it, for the class's next compile (a
             # second class decorator) and for its subclasses.
             cls.__dict__[_OWN][name] = _Declared(func)
-        plan = Plan(tuple(inputs), output, name, errors, hook)
+        plan = Plan(tuple(inputs), output, name, errors, hook, requirement)
         plans[name] = plan
         handler = _handler(cls, func, plan)
         if inspect.iscoroutinefunction(handler):
@@ -898,8 +977,13 @@ def _handler(  # noqa: C901 -- specialised per shape
             steps.append((inp.arg, read, _loading(inp, unknown)))
     respond = Responder(plan.output) if plan.output is not None else None
     where = f"{cls.__qualname__}.{plan.method}"
+    authorize = authorizer(plan.requirement)
 
     def prepare(kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Who is calling first: a caller who may not call learns nothing
+        # from the validation of its input, nor whether a URL names an item.
+        if authorize is not None:
+            authorize()
         if load_path is not None:
             kwargs = load_path(kwargs)
         failed: dict[str, Any] | None = None
@@ -1006,11 +1090,24 @@ def _answering(
         # The declared text, never str(e): it may hold internals.
         http = http_error(error.description)
         http.code = error.status
+        if error.values:
+            http = _with_headers(http, error.values)
         # Named in the error body in debug mode only (errors.error_body).
         http.original_exception = e  # type: ignore[attr-defined]
         return http
 
     return tuple(table), answer
+
+
+def _with_headers(http: HTTPException, values: Mapping[str, str]) -> HTTPException:
+    """*http*, sending *values* as headers too."""
+    get_headers = http.get_headers
+
+    def with_values(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [*get_headers(*args, **kwargs), *values.items()]
+
+    http.get_headers = with_values  # type: ignore[method-assign]
+    return http
 
 
 def _unset(cls: type, name: str) -> Callable[..., Any]:
