@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
+from unittest.mock import Mock
 
 import pytest
 from flask import Blueprint, abort
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import PreconditionFailed
 from werkzeug.routing import ValidationError as RoutingValidationError
 
 from flask_servicecbv import ServiceAttr, overwrite_value, register_value
-from flask_servicecbv.exceptions import RestDeclarationError
+from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 from flask_servicecbv.rest import (
     MAX_ID,
     CollectionView,
@@ -27,8 +28,21 @@ from flask_servicecbv.rest import (
     ReadOnlyCollectionView,
     ReadOnlyItemView,
     Repository,
+    RestView,
     json_errors,
+    reads,
+    returns,
 )
+from flask_servicecbv.rest.generics import (
+    SortField,
+    action,
+    at_least,
+    at_most,
+    one_of,
+    search,
+)
+from flask_servicecbv.rest.openapi import build_spec
+from flask_servicecbv.rest.pagination import CursorPagination
 
 
 class Bookmarks(InMemoryRepository):
@@ -1114,3 +1128,740 @@ class TestReadOnlyViews:
             "HEAD",
             "OPTIONS",
         ]
+
+
+# -- ordering, filters, cursors and actions --------------------------------
+
+
+class ShelfSchema(Schema):
+    """A book on a shelf."""
+
+    id = fields.Integer(dump_only=True)
+    title = fields.String(required=True)
+    year = fields.Integer(required=True)
+    lent = fields.Boolean(load_default=False)
+
+
+class Shelf(InMemoryRepository):
+    """The service key of the shelf, with range and search filters."""
+
+    FILTERS: ClassVar = {
+        "year_from": lambda item, year: item["year"] >= year,
+        "year_to": lambda item, year: item["year"] <= year,
+        "years": lambda item, years: item["year"] in years,
+        "q": lambda item, text: text.casefold() in item["title"].casefold(),
+    }
+
+
+class ShelfFilters(Schema):
+    """Filters beyond equality."""
+
+    year_from = at_least(fields.Integer())
+    year_to = at_most(fields.Integer(), description="Up to this year.")
+    years = one_of(fields.Integer(), max_values=3)
+    q = search(max_length=10)
+
+
+class ShelfList(CollectionView):
+    """The shelf."""
+
+    repository = ServiceAttr(Shelf)
+    schema = ShelfSchema
+    FILTERS = ShelfFilters
+    SORTABLE = ("title", "year")
+    PAGINATION = Pagination(default=3)
+
+
+class ShelfCursor(ReadOnlyCollectionView):
+    """The shelf, by cursor."""
+
+    repository = ServiceAttr(Shelf)
+    schema = ShelfSchema
+    FILTERS = ShelfFilters
+    SORTABLE = ("title", "year")
+    PAGINATION = CursorPagination(default=2, maximum=5)
+
+
+class NotLentError(Exception):
+    """The book is on the shelf."""
+
+
+class ShelfItem(ItemView):
+    """One book."""
+
+    repository = ServiceAttr(Shelf)
+    schema = ShelfSchema
+    ERRORS: ClassVar = {NotLentError: 409}
+
+    @action("lend")
+    @returns(ShelfSchema)
+    def lend(self, item, **_):
+        """Lend the book."""
+        return self.repository.update(item["id"], {"lent": True}, partial=True)
+
+    @action("give-back", method="put")
+    @reads(Schema.from_dict({"note": fields.String()}), arg="body", required=False)
+    @returns(ShelfSchema)
+    def give_back(self, item, *, body, item_id):
+        """Take the book back."""
+        if not item["lent"]:
+            raise NotLentError
+        assert item_id == item["id"]
+        self.calls.append(body)
+        return self.repository.update(item_id, {"lent": False}, partial=True)
+
+    @action("card", method="get")
+    def card(self, item, **_):
+        """The book's card, as text."""
+        return f"{item['title']} ({item['year']})"
+
+    calls: ClassVar[list[Any]] = []
+
+
+BOOKS = [("Dune", 1965), ("Anathem", 2008), ("Emma", 1815), ("Dune", 1984)]
+
+
+@pytest.fixture(name="shelf")
+def _shelf():
+    return Shelf([{"title": t, "year": y, "lent": False} for t, y in BOOKS])
+
+
+@pytest.fixture(name="shelf_app")
+def _shelf_app(app, shelf):
+    """An app serving the shelf at /shelf/, /cursor/ and /shelf/<id>."""
+    json_errors(app)
+    app.url_map.converters["id"] = IdConverter
+    register_value(app, Shelf, shelf)
+    app.add_url_rule("/shelf/", view_func=ShelfList.as_view("shelf"))
+    app.add_url_rule("/cursor/", view_func=ShelfCursor.as_view("cursor"))
+    ShelfItem.add_url_rules(app, "/shelf/<id:item_id>", "book")
+    ShelfItem.calls.clear()
+    return app
+
+
+@pytest.fixture(name="shelf_client")
+def _shelf_client(shelf_app):
+    return shelf_app.test_client()
+
+
+def ids(response):
+    """The ids of a listing's items."""
+    assert response.status_code == 200, response.json
+    return [item["id"] for item in response.json["items"]]
+
+
+class TestSorting:
+    @pytest.mark.parametrize(
+        ("sort", "expected"),
+        [
+            ("title", [2, 1, 4]),
+            ("-title", [3, 1, 4]),
+            ("title,-year", [2, 4, 1]),
+            ("-year", [2, 4, 1]),
+            ("year,title", [3, 1, 4]),
+        ],
+    )
+    def test_order(self, shelf_client, sort, expected):
+        """
+        ?sort= orders by the names it gives, - for descending, the id last.
+        """
+        assert ids(shelf_client.get(f"/shelf/?sort={sort}")) == expected
+
+    def test_repeated_argument(self, shelf_client):
+        """
+        Several sort arguments add up, as one comma-separated list would.
+        """
+        response = shelf_client.get("/shelf/?sort=title&sort=-year")
+        assert ids(response) == [2, 4, 1]
+
+    def test_default_order(self, shelf_client):
+        """
+        Without ?sort=, the repository's default order: the order of creation.
+        """
+        assert ids(shelf_client.get("/shelf/")) == [1, 2, 3]
+
+    @pytest.mark.parametrize(
+        ("sort", "culprit"),
+        [
+            ("author", "author"),
+            ("title,-title", "-title"),
+            ("", ""),
+            ("title,", ""),
+            ("--year", "--year"),
+        ],
+    )
+    def test_refused(self, shelf_client, sort, culprit):
+        """
+        A name that is not allowed, empty, or given twice is a 422 under
+        query.sort, naming it and the allowed names.
+        """
+        response = shelf_client.get(f"/shelf/?sort={sort}")
+
+        assert response.status_code == 422
+        assert response.json["errors"] == {
+            "query": {
+                "sort": [
+                    (
+                        f"Cannot sort by {culprit!r}: give each name at most once, "
+                        "- before it to descend; names: title, year."
+                    )
+                ]
+            }
+        }
+
+    def test_not_passed_to_filters(self, shelf_app, shelf, monkeypatch):
+        """
+        The view takes sort out of the filters: count() and list() never see
+        it, and list() gets it as order=.
+        """
+        seen = []
+        real = Shelf.list
+
+        def spy(self, **kwargs):
+            seen.append(kwargs)
+            return real(self, **kwargs)
+
+        monkeypatch.setattr(Shelf, "list", spy)
+        monkeypatch.setattr(
+            Shelf, "count", lambda self, *, filters: seen.append(filters) or 4
+        )
+
+        shelf_app.test_client().get("/shelf/?sort=-year&year_from=1900")
+
+        assert seen[0] == {"year_from": 1900}
+        assert seen[1]["filters"] == {"year_from": 1900}
+        assert seen[1]["order"] == ("-year",)
+
+    def test_unsorted_view_passes_no_order(self, app, client):
+        """
+        A view that declares no SORTABLE calls list() without order=, so a
+        repository that knows nothing of ordering still serves it.
+        """
+
+        class Plain:
+            def count(self, *, filters):
+                return 1
+
+            def list(self, *, offset, limit, filters):
+                return [{"id": 1, "title": "t", "year": 1}]
+
+        class PlainList(ReadOnlyCollectionView):
+            repository = ServiceAttr(Shelf)
+            schema = ShelfSchema
+
+        json_errors(app)
+        register_value(app, Shelf, Plain())
+        app.add_url_rule("/plain/", view_func=PlainList.as_view("plain"))
+
+        assert ids(client.get("/plain/?sort=title")) == [1]
+
+    def test_keeps_order_in_links(self, shelf_client):
+        """
+        The links to other pages keep the order.
+        """
+        response = shelf_client.get("/shelf/?sort=-year&per_page=1")
+        assert "sort=-year" in response.headers["Link"]
+
+    @pytest.mark.parametrize(
+        ("value", "match"),
+        [
+            ("title", r"SORTABLE is the string 'title'; give a tuple"),
+            (("-title",), r"SORTABLE names '-title'; give each name once"),
+            (("a,b",), r"SORTABLE names 'a,b'"),
+            (("title", "title"), r"SORTABLE names 'title'"),
+        ],
+    )
+    def test_bad_declaration(self, value, match):
+        """
+        SORTABLE must be a sequence of plain names, each once.
+        """
+        with pytest.raises(RestDeclarationError, match=match):
+            type(
+                "Bad",
+                (CollectionView,),
+                {"schema": ShelfSchema, "SORTABLE": value},
+            )
+
+
+class TestSortField:
+    def test_loads_a_string(self):
+        """
+        Outside a query string, one comma-separated string loads too.
+        """
+        assert SortField(["a", "b"]).deserialize("b,-a") == ["b", "-a"]
+
+    @pytest.mark.parametrize("value", [3, ["a", 3]])
+    def test_not_text(self, value):
+        """
+        Anything but text, or a list of text, is not a valid list.
+        """
+        with pytest.raises(ValidationError, match="Not a valid list"):
+            SortField(["a"]).deserialize(value)
+
+    def test_own_metadata(self):
+        """
+        Metadata given to the field adds to the description and style.
+        """
+        field = SortField(["a"], metadata={"description": "How."})
+        assert field.metadata == {
+            "description": "How.",
+            "style": "form",
+            "explode": False,
+        }
+
+
+class TestFilterArguments:
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            ("year_from=1965", [1, 2, 4]),
+            ("year_to=1965", [1, 3]),
+            ("year_from=1900&year_to=1990", [1, 4]),
+            ("years=1815&years=2008", [2, 3]),
+            ("q=DUNE", [1, 4]),
+            ("q=un&year_from=1970", [4]),
+        ],
+    )
+    def test_select(self, shelf_client, query, expected):
+        """
+        Ranges, membership and search select what the repository says.
+        """
+        assert ids(shelf_client.get(f"/shelf/?per_page=9&{query}")) == expected
+
+    @pytest.mark.parametrize(
+        ("query", "name", "message"),
+        [
+            (
+                "years=1&years=2&years=3&years=4",
+                "years",
+                "Longer than maximum length 3",
+            ),
+            ("q=", "q", "Length must be between 1 and 10."),
+            ("q=abcdefghijk", "q", "Length must be between 1 and 10."),
+            ("q=a%00b", "q", "Must not contain the NUL character."),
+        ],
+    )
+    def test_refused(self, shelf_client, query, name, message):
+        """
+        Too many values, an empty or too long search, or NUL are a 422.
+        """
+        response = shelf_client.get(f"/shelf/?{query}")
+
+        assert response.status_code == 422
+        assert message in str(response.json["errors"]["query"][name])
+
+    def test_described(self, shelf_app):
+        """
+        The filters' query parameters carry descriptions, a given one kept.
+        """
+        spec = build_spec(shelf_app)
+        params = {
+            p["name"]: p
+            for p in spec["paths"]["/shelf/"]["get"]["parameters"]
+            if "name" in p
+        }
+
+        assert params["year_from"]["description"] == (
+            "Items whose value is at least this."
+        )
+        assert params["year_to"]["description"] == "Up to this year."
+        assert params["years"]["description"].startswith("Items that have any")
+        assert params["years"]["schema"] == {
+            "type": "array",
+            "items": {"type": "integer"},
+            "maxItems": 3,
+        }
+        assert params["q"]["schema"]["pattern"] == "^[^\\u0000]*$"
+        assert params["q"]["description"] == (
+            "Items that contain this text, ignoring case."
+        )
+        assert at_most(fields.Integer()).metadata["description"] == (
+            "Items whose value is at most this."
+        )
+        own = fields.Integer(metadata={"description": "Mine."})
+        assert at_least(own).metadata["description"] == "Mine."
+
+    def test_sort_documented(self, shelf_app):
+        """
+        The sort parameter is a comma-separated array of an enum of names
+        and -names (style form, explode false).
+        """
+        spec = build_spec(shelf_app)
+        [sort] = [
+            p
+            for p in spec["paths"]["/shelf/"]["get"]["parameters"]
+            if p.get("name") == "sort"
+        ]
+
+        assert sort["style"] == "form"
+        assert sort["explode"] is False
+        assert sort["schema"] == {
+            "type": "array",
+            "items": {"type": "string", "enum": ["title", "-title", "year", "-year"]},
+        }
+
+
+class TestInMemoryOrdering:
+    def test_order_and_none(self):
+        """
+        order= sorts by fields, - descending; a missing field sorts first.
+        """
+        repo = InMemoryRepository([{"n": 2}, {"n": 1}, {}, {"n": 2}])
+
+        listed_ = repo.list(limit=9, filters={}, order=("n",))
+        assert [i["id"] for i in listed_] == [3, 2, 1, 4]
+        listed_ = repo.list(limit=9, filters={}, order=("-n", "-id"))
+        assert [i["id"] for i in listed_] == [4, 1, 2, 3]
+
+    def test_twice(self):
+        """
+        A name given twice is a 422 under query.sort.
+        """
+        repo = InMemoryRepository()
+        with pytest.raises(RequestValidationError) as raised:
+            repo.list(limit=1, filters={}, order=("n", "-n"))
+        assert raised.value.messages == {
+            "query": {"sort": ["Cannot sort by '-n' twice: give each name once."]}
+        }
+        with pytest.raises(RequestValidationError, match="input is not valid"):
+            repo.cursor_of({"n": 1}, ("n", "n"))
+
+    @pytest.mark.parametrize("order", [(), ("n",), ("-n", "id"), ("n", "-id")])
+    def test_walk(self, order):
+        """
+        Walking by cursor gives every item once, in order, with None values.
+        """
+        repo = InMemoryRepository([{"n": n % 3 or None} for n in range(10)])
+        everything = [i["id"] for i in repo.list(limit=99, filters={}, order=order)]
+        seen, after = [], None
+        while True:
+            page = repo.list(limit=3, filters={}, order=order, after=after)
+            seen += [i["id"] for i in page]
+            if len(page) < 3:
+                break
+            after = repo.cursor_of(page[-1], order)
+        assert seen == everything
+
+    def test_same_item_not_beyond(self):
+        """
+        The cursor's own item is not after itself; offset counts after it.
+        """
+        repo = InMemoryRepository([{"n": 1}, {"n": 1}, {"n": 1}])
+        cursor = repo.cursor_of(repo.get(1), ("n",))
+
+        assert [
+            i["id"] for i in repo.list(limit=9, filters={}, order=("n",), after=cursor)
+        ] == [2, 3]
+        assert [
+            i["id"]
+            for i in repo.list(
+                offset=1, limit=9, filters={}, order=("n",), after=cursor
+            )
+        ] == [3]
+
+    def test_other_order(self):
+        """
+        A cursor made for another order is a 422 under query.after.
+        """
+        repo = InMemoryRepository([{"n": 1}])
+        cursor = repo.cursor_of(repo.get(1), ("n",))
+        with pytest.raises(RequestValidationError) as raised:
+            repo.list(limit=1, filters={}, order=("-n",), after=cursor)
+        assert list(raised.value.messages["query"]) == ["after"]
+
+
+class TestCursorPagination:
+    def test_walk(self, shelf_client):
+        """
+        Pages follow meta.next, and Link rel=next, to the end; the last page
+        has next null and links only to the first.
+        """
+        response = shelf_client.get("/cursor/?sort=title")
+        assert ids(response) == [2, 1]
+        meta = response.json["meta"]
+        assert meta["per_page"] == 2
+        base = "http://localhost/cursor/?sort=title&per_page=2"
+        assert response.headers["Link"] == (
+            f'<{base}>; rel="first", <{base}&after={meta["next"]}>; rel="next"'
+        )
+
+        response = shelf_client.get(f"/cursor/?sort=title&after={meta['next']}")
+        assert ids(response) == [4, 3]
+        assert response.json["meta"] == {"per_page": 2, "next": None}
+        assert response.headers["Link"] == f'<{base}>; rel="first"'
+
+    def test_no_count(self, shelf_app, monkeypatch):
+        """
+        A page by cursor never counts the items.
+        """
+        count = Mock(side_effect=AssertionError)
+        monkeypatch.setattr(Shelf, "count", count)
+
+        assert ids(shelf_app.test_client().get("/cursor/")) == [1, 2]
+        count.assert_not_called()
+
+    def test_stable_under_inserts(self, shelf_client, shelf):
+        """
+        Items inserted between two pages, before or after the cursor, never
+        make the walk miss or repeat an item that was there.
+        """
+        first = shelf_client.get("/cursor/?sort=-year&per_page=2")
+        assert ids(first) == [2, 4]
+        shelf.create({"title": "Before", "year": 2020})
+        shelf.create({"title": "After", "year": 1000})
+        rest = shelf_client.get(
+            f"/cursor/?sort=-year&per_page=5&after={first.json['meta']['next']}"
+        )
+        assert ids(rest) == [1, 3, 6]
+
+    @pytest.mark.parametrize(
+        ("after", "message"),
+        [
+            ("!!", "String does not match expected pattern."),
+            ("A" * 2049, "Longer than maximum length 2048."),
+            ("e30", "Not a cursor of this listing in this order"),
+        ],
+    )
+    def test_bad_cursor(self, shelf_client, after, message):
+        """
+        A cursor that is not base64url, too long or not of this listing is a
+        422 under query.after.
+        """
+        response = shelf_client.get(f"/cursor/?after={after}")
+        assert response.status_code == 422
+        assert response.json["errors"]["query"]["after"][0].startswith(message)
+
+    def test_other_order(self, shelf_client):
+        """
+        A cursor of another order is a 422.
+        """
+        first = shelf_client.get("/cursor/?sort=title")
+        response = shelf_client.get(
+            f"/cursor/?sort=year&after={first.json['meta']['next']}"
+        )
+        assert response.status_code == 422
+
+    def test_without_sort(self, app, client):
+        """
+        A listing by cursor without SORTABLE pages in the repository's
+        default order, and passes no order= to list().
+        """
+
+        class Unsorted(Shelf):
+            def list(self, *, offset, limit, filters, after=None):
+                return super().list(
+                    offset=offset, limit=limit, filters=filters, after=after
+                )
+
+        class ByCursor(ReadOnlyCollectionView):
+            repository = ServiceAttr(Shelf)
+            schema = ShelfSchema
+            PAGINATION = CursorPagination(default=3)
+
+        json_errors(app)
+        register_value(
+            app, Shelf, Unsorted([{"title": "t", "year": n} for n in range(4)])
+        )
+        app.add_url_rule("/by-cursor/", view_func=ByCursor.as_view("by_cursor"))
+        first = client.get("/by-cursor/")
+        assert ids(first) == [1, 2, 3]
+        assert ids(client.get(f"/by-cursor/?after={first.json['meta']['next']}")) == [4]
+
+    def test_documented(self, shelf_app):
+        """
+        The document shows after and per_page, no page, and the meta with
+        next.
+        """
+        spec = build_spec(shelf_app)
+        operation = spec["paths"]["/cursor/"]["get"]
+        names = [p["name"] for p in operation["parameters"] if "name" in p]
+        assert "after" in names
+        assert "page" not in names
+        meta = spec["components"]["schemas"]["CursorMeta"]
+        assert meta["properties"]["next"]["type"] == ["string", "null"]
+        assert sorted(meta["required"]) == ["next", "per_page"]
+        link = operation["responses"]["200"]["headers"]["Link"]
+        assert "next" in link["description"]
+
+
+class TestActions:
+    def test_post(self, shelf_client):
+        """
+        An action runs on the item and answers with what it declares.
+        """
+        response = shelf_client.post("/shelf/1/lend")
+        assert response.status_code == 200
+        assert response.json == {"id": 1, "title": "Dune", "year": 1965, "lent": True}
+
+    def test_inputs_and_errors(self, shelf_client):
+        """
+        An action gets its declared inputs and the URL variables; ERRORS of
+        the view apply.
+        """
+        response = shelf_client.put("/shelf/2/give-back")
+        assert response.status_code == 409
+        assert response.json["message"] == "The book is on the shelf."
+
+        shelf_client.post("/shelf/2/lend")
+        response = shelf_client.put("/shelf/2/give-back", json={"note": "fine"})
+        assert response.status_code == 200
+        assert response.json["lent"] is False
+        assert ShelfItem.calls == [{"note": "fine"}]
+
+    def test_missing_item(self, shelf_client):
+        """
+        An action on a missing item is a 404, never run.
+        """
+        assert shelf_client.post("/shelf/9/lend").status_code == 404
+
+    def test_only_its_method(self, shelf_client):
+        """
+        An action's URL serves its one method: others are 405.
+        """
+        response = shelf_client.get("/shelf/1/lend")
+        assert response.status_code == 405
+        assert sorted(response.headers["Allow"].split(", ")) == ["OPTIONS", "POST"]
+
+    def test_preconditions(self, shelf_client):
+        """
+        If-Match is checked against the item before the action runs.
+        """
+        stale = shelf_client.post("/shelf/1/lend", headers={"If-Match": '"x"'})
+        assert stale.status_code == 412
+        assert shelf_client.get("/shelf/1").json["lent"] is False
+
+        tag = shelf_client.get("/shelf/1").headers["ETag"]
+        fresh = shelf_client.post("/shelf/1/lend", headers={"If-Match": tag})
+        assert fresh.status_code == 200
+
+    def test_required_if_match(self, app, shelf):
+        """
+        With REQUIRE_IF_MATCH, an action without If-Match is a 428.
+        """
+
+        class Strict(ShelfItem):
+            REQUIRE_IF_MATCH = True
+
+        json_errors(app)
+        app.url_map.converters["id"] = IdConverter
+        register_value(app, Shelf, shelf)
+        Strict.add_url_rules(app, "/strict/<id:item_id>/", "strict")
+        client = app.test_client()
+
+        assert client.post("/strict/1/lend").status_code == 428
+        assert client.get("/strict/1/card").status_code == 200
+
+    def test_get_action(self, shelf_client):
+        """
+        A GET action checks no precondition and may return anything Flask
+        takes.
+        """
+        response = shelf_client.get("/shelf/3/card", headers={"If-Match": '"x"'})
+        assert response.status_code == 200
+        assert response.text == "Emma (1815)"
+
+    def test_endpoints_and_classes(self, shelf_app):
+        """
+        add_url_rules adds the item at its rule and each action below it;
+        the action views are named after the item view.
+        """
+        rules = {
+            r.rule: r.endpoint
+            for r in shelf_app.url_map.iter_rules()
+            if r.rule.startswith("/shelf/<")
+        }
+        assert rules == {
+            "/shelf/<id:item_id>": "book",
+            "/shelf/<id:item_id>/lend": "book_lend",
+            "/shelf/<id:item_id>/give-back": "book_give_back",
+            "/shelf/<id:item_id>/card": "book_card",
+        }
+        view = ShelfItem.actions["give-back"]
+        assert view.__name__ == "ShelfItemGiveBack"
+        assert view.methods == {"PUT"}
+        assert view.actions == {}
+        assert repr(view.ACTION) == "<Action PUT 'give-back'>"
+
+    def test_inherited(self):
+        """
+        A subclass of an item view has the actions, on views of its own.
+        """
+
+        class Sub(ShelfItem):
+            pass
+
+        assert set(Sub.actions) == {"lend", "give-back", "card"}
+        assert issubclass(Sub.actions["lend"], Sub)
+
+    def test_documented(self, shelf_app):
+        """
+        An action is an operation: its summary, inputs, output, 404, declared
+        errors, and If-Match for other methods than GET.
+        """
+        paths = build_spec(shelf_app)["paths"]
+        lend = paths["/shelf/{item_id}/lend"]
+        assert list(lend) == ["post"]
+        assert lend["post"]["summary"] == "Lend the book."
+        assert sorted(lend["post"]["responses"]) == ["200", "400", "404", "409", "412"]
+        refs = [p.get("$ref", "") for p in lend["post"]["parameters"]]
+        assert "#/components/parameters/IfMatchChange" in refs
+
+        give_back = paths["/shelf/{item_id}/give-back"]["put"]
+        assert "requestBody" in give_back
+        assert give_back["responses"]["409"]["description"] == (
+            "The book is on the shelf."
+        )
+        card = paths["/shelf/{item_id}/card"]["get"]
+        assert not any("IfMatch" in p.get("$ref", "") for p in card["parameters"])
+
+    @pytest.mark.parametrize(
+        ("args", "match"),
+        [
+            (("Lend",), r"action\('Lend'\): use lower-case letters"),
+            (("a/b",), r"action\('a/b'\)"),
+            (("lend",), None),
+        ],
+    )
+    def test_bad_name(self, args, match):
+        """
+        An action's name is one lower-case URL segment.
+        """
+        if match is None:
+            assert callable(action(*args))
+            return
+        with pytest.raises(RestDeclarationError, match=match):
+            action(*args)
+
+    def test_bad_method(self):
+        """
+        An action's method is an HTTP method in lower case.
+        """
+        with pytest.raises(RestDeclarationError, match=r"method='POST'\): use get"):
+            action("lend", method="POST")
+
+    def test_async(self):
+        """
+        An async function cannot be an action.
+        """
+
+        async def lend(self, item):  # pragma: no cover -- never called
+            return item
+
+        with pytest.raises(RestDeclarationError, match="actions are synchronous"):
+            action("lend")(lend)
+
+    def test_not_generic(self):
+        """
+        An action on a view that is not a generic view is refused.
+        """
+        with pytest.raises((RestDeclarationError, RuntimeError), match="Plain") as e:
+
+            class Plain(RestView):
+                @action("lend")
+                def lend(self, item):  # pragma: no cover -- never called
+                    return item
+
+        # Python before 3.12 reports an error of __set_name__ as its cause.
+        error = e.value.__cause__ or e.value
+        assert isinstance(error, RestDeclarationError)
+        assert "Plain is not a generic item view; derive it from ItemView" in str(error)

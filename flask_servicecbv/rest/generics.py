@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 from flask import abort, request, url_for
 from flask.globals import _cv_app, _cv_request
-from flask.views import MethodView
-from marshmallow import Schema, fields
+from flask.views import MethodView, http_method_funcs
+from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.routing import BaseConverter
 
-from flask_servicecbv.exceptions import RestDeclarationError
+from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 
 from .declarations import Input, Output, RestMixin, _Declared
 from .etag import check_preconditions, etag_of
-from .pagination import Page, PageMetaSchema, Pagination
+from .pagination import (
+    CursorPage,
+    CursorPagination,
+    Page,
+    Pagination,
+    decode_cursor,
+    encode_cursor,
+)
 from .response import json_bytes
+
+if TYPE_CHECKING:
+    from flask import Blueprint, Flask
 
 __all__ = [
     "MAX_ID",
+    "SORT_ARGUMENT",
+    "Action",
     "CollectionView",
     "CreateMixin",
     "DeleteMixin",
@@ -32,13 +54,22 @@ __all__ = [
     "ReadOnlyItemView",
     "Repository",
     "RetrieveMixin",
+    "SortField",
     "UpdateMixin",
+    "action",
+    "at_least",
+    "at_most",
+    "one_of",
+    "search",
 ]
 
 ItemT_co = TypeVar("ItemT_co", covariant=True)
 
 #: The largest id that :class:`IdConverter` accepts: a signed 64-bit integer.
 MAX_ID = 2**63 - 1
+
+#: The query argument that orders a listing: ``?sort=title,-created``.
+SORT_ARGUMENT: Final = "sort"
 
 
 class IdConverter(BaseConverter):
@@ -79,7 +110,14 @@ class Repository(Protocol[ItemT_co]):
 
     Items are whatever the repository returns (dicts, objects, rows): the
     view's schema dumps them.
-    *filters* are the loaded query arguments other than the page.
+    *filters* are the loaded query arguments other than the page and the
+    order.
+
+    Ordering and cursors are optional: a listing that declares
+    :attr:`ListMixin.SORTABLE` also passes ``order=``, and one paged by
+    :class:`~flask_servicecbv.rest.pagination.CursorPagination` passes
+    ``after=`` and calls ``cursor_of(item, order)``; see
+    :class:`InMemoryRepository` for their meaning.
     """
 
     def list(
@@ -137,15 +175,65 @@ class Repository(Protocol[ItemT_co]):
         ...
 
 
+def _sort_key(value: Any) -> tuple[bool, Any]:
+    # None sorts first, and is never compared with a value.
+    return (value is not None, value)
+
+
+def _keys_of(order: Sequence[str]) -> list[tuple[str, bool]]:
+    """
+    The (name, descending) sort keys of *order*, ``id`` last.
+
+    Raises:
+        RequestValidationError: A name comes twice.
+    """
+    keys: list[tuple[str, bool]] = []
+    for spelled in order:
+        name = spelled.removeprefix("-")
+        if any(key == name for key, _ in keys):
+            message = f"Cannot sort by {spelled!r} twice: give each name once."
+            raise RequestValidationError({"query": {SORT_ARGUMENT: [message]}})
+        keys.append((name, spelled.startswith("-")))
+    if not any(name == "id" for name, _ in keys):
+        keys.append(("id", False))
+    return keys
+
+
+def _field_key(name: str) -> Callable[[Mapping[str, Any]], tuple[bool, Any]]:
+    return lambda item: _sort_key(item.get(name))
+
+
+def _spelled(keys: list[tuple[str, bool]]) -> list[str]:
+    return [f"-{name}" if descending else name for name, descending in keys]
+
+
+def _beyond(
+    item: Mapping[str, Any], keys: list[tuple[str, bool]], bound: list[Any]
+) -> bool:
+    """Whether *item* comes after the sort key values *bound*."""
+    for (name, descending), limit in zip(keys, bound, strict=True):
+        value = _sort_key(item.get(name))
+        if value != limit:
+            return bool(value < limit if descending else value > limit)
+    return False
+
+
 class InMemoryRepository:
     """
     A :class:`Repository` of dicts kept in memory, for tests and examples.
 
     Ids count up from 1.
-    Filters select the items whose field equals the filter's value, or, for a
-    list field, contains it.
+    A filter of :attr:`FILTERS` selects the items for which it returns true;
+    any other filter selects the items whose field equals the filter's
+    value, or, for a list field, contains it.
+    :meth:`list` orders by any fields (``order=``) and continues after a
+    cursor (``after=``) from :meth:`cursor_of`.
     Safe to share between threads.
     """
+
+    #: Filters by name: ``filter(item, value)`` says whether an item is
+    #: selected; ``{"year_from": lambda item, year: item["year"] >= year}``.
+    FILTERS: ClassVar[Mapping[str, Callable[[Mapping[str, Any], Any], bool]]] = {}
 
     def __init__(self, items: Iterable[Mapping[str, Any]] = ()) -> None:
         self._items: dict[int, dict[str, Any]] = {}
@@ -158,8 +246,15 @@ class InMemoryRepository:
         return f"<InMemoryRepository: {len(self._items)} items>"
 
     def _selected(self, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        declared = self.FILTERS
+
         def keep(item: dict[str, Any]) -> bool:
             for name, wanted in filters.items():
+                check = declared.get(name)
+                if check is not None:
+                    if not check(item, wanted):
+                        return False
+                    continue
                 value = item.get(name)
                 if value != wanted and not (
                     isinstance(value, list) and wanted in value
@@ -171,10 +266,59 @@ class InMemoryRepository:
             return [dict(item) for item in self._items.values() if keep(item)]
 
     def list(
-        self, *, offset: int, limit: int, filters: Mapping[str, Any]
+        self,
+        *,
+        offset: int = 0,
+        limit: int,
+        filters: Mapping[str, Any],
+        order: Sequence[str] = (),
+        after: str | None = None,
     ) -> list[dict[str, Any]]:
-        """See :meth:`Repository.list`; in the order of creation."""
-        return self._selected(filters)[offset : offset + limit]
+        """
+        See :meth:`Repository.list`.
+
+        Args:
+            offset: How many items to skip (after *after*, when given).
+
+            limit: How many items at most.
+
+            filters: Values by filter name.
+
+            order: Field names, each ascending or, with ``-`` before it,
+                descending (``("title", "-year")``); the order of creation
+                when empty. The id breaks ties; a missing field sorts as
+                ``None``, first.
+
+            after: A cursor from :meth:`cursor_of` for the same *order*: the
+                items that come after that item, whether or not it is still
+                there.
+
+        Raises:
+            RequestValidationError: (``422``) *order* names a field twice,
+                or *after* is not a cursor of *order*.
+        """
+        items = self._selected(filters)
+        keys = _keys_of(order)
+        if order:
+            # Stable sorts, the last key first, give the order of all keys.
+            for name, descending in reversed(keys):
+                items.sort(key=_field_key(name), reverse=descending)
+        if after is not None:
+            values = decode_cursor(after, _spelled(keys), nullable=True)
+            bound = [_sort_key(value) for value in values]
+            items = [item for item in items if _beyond(item, keys, bound)]
+        return items[offset : offset + limit]
+
+    def cursor_of(self, item: Mapping[str, Any], order: Sequence[str] = ()) -> str:
+        """
+        Return the opaque cursor that :meth:`list` takes as ``after=`` to
+        continue after *item* in *order*.
+
+        Raises:
+            RequestValidationError: *order* names a field twice.
+        """
+        keys = _keys_of(order)
+        return encode_cursor(_spelled(keys), [item.get(name) for name, _ in keys])
 
     def count(self, *, filters: Mapping[str, Any]) -> int:
         """See :meth:`Repository.count`."""
@@ -230,6 +374,141 @@ class InMemoryRepository:
             return True
 
 
+# -- query arguments: ordering and filters ---------------------------------
+
+
+class SortField(fields.List[Any]):
+    """
+    The ``sort`` query argument: names from *names*, each ascending or, with
+    ``-`` before it, descending, separated by commas
+    (``?sort=title,-created``); several ``sort`` arguments add up.
+    It loads as the list of names as spelled (``["title", "-created"]``).
+
+    A name that is not allowed, an empty one, or one given twice is refused
+    with one message.
+    The API description shows an array whose items are an enum of
+    ``name`` and ``-name``, comma-separated (``style: form``,
+    ``explode: false``).
+
+    Args:
+        names: The names that may be given.
+    """
+
+    def __init__(self, names: Sequence[str], **kwargs: Any) -> None:
+        self.names = tuple(names)
+        choices = [each for name in self.names for each in (name, f"-{name}")]
+        metadata = {
+            "description": (
+                "The order of the items: names separated by commas, each with "
+                "- before it for descending order; the id breaks ties."
+            ),
+            "style": "form",
+            "explode": False,
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(
+            fields.String(validate=validate.OneOf(choices)),
+            metadata=metadata,
+            **kwargs,
+        )
+
+    def _deserialize(
+        self,
+        value: Any,
+        attr: str | None,  # noqa: ARG002 -- marshmallow's signature
+        data: Any,  # noqa: ARG002
+        **kwargs: Any,  # noqa: ARG002
+    ) -> list[Any]:
+        raw = [value] if isinstance(value, str) else value
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise self.make_error("invalid")
+        spelled = [part for text in raw for part in text.split(",")]
+        seen: set[str] = set()
+        for each in spelled:
+            name = each.removeprefix("-")
+            if name not in self.names or name in seen:
+                msg = (
+                    f"Cannot sort by {each[:40]!r}: give each name at most "
+                    f"once, - before it to descend; names: {', '.join(self.names)}."
+                )
+                raise ValidationError(msg)
+            seen.add(name)
+        return spelled
+
+
+def _no_nul(value: str) -> None:
+    # PostgreSQL's text cannot hold NUL: refuse it before the database does.
+    if "\x00" in value:
+        msg = "Must not contain the NUL character."
+        raise ValidationError(msg)
+
+
+def _described(field: fields.Field[Any], description: str) -> fields.Field[Any]:
+    if "description" not in field.metadata:
+        field.metadata = {**field.metadata, "description": description}
+    return field
+
+
+def one_of(
+    field: fields.Field[Any],
+    *,
+    description: str | None = None,
+    max_values: int = 100,
+) -> fields.List[Any]:
+    """
+    Return a filter argument that takes several values (``?status=open&status=lent``)
+    and selects the items that have any of them: a list of *field*, of at most
+    *max_values* values (``422`` above).
+
+    The repository gets the list: :class:`~flask_servicecbv.sqlalchemy.OneOf`
+    turns it into ``IN``.
+    """
+    return fields.List(
+        field,
+        validate=validate.Length(max=max_values),
+        metadata={
+            "description": description
+            or "Items that have any of these values; repeat the argument for each."
+        },
+    )
+
+
+def at_least(
+    field: fields.Field[Any], *, description: str | None = None
+) -> fields.Field[Any]:
+    """
+    Return *field* described as the lower bound of a range filter
+    (:class:`~flask_servicecbv.sqlalchemy.AtLeast`): ``?year_from=1990``.
+    """
+    return _described(field, description or "Items whose value is at least this.")
+
+
+def at_most(
+    field: fields.Field[Any], *, description: str | None = None
+) -> fields.Field[Any]:
+    """
+    Return *field* described as the upper bound of a range filter
+    (:class:`~flask_servicecbv.sqlalchemy.AtMost`): ``?year_to=1999``.
+    """
+    return _described(field, description or "Items whose value is at most this.")
+
+
+def search(*, description: str | None = None, max_length: int = 200) -> fields.String:
+    """
+    Return a search argument (:class:`~flask_servicecbv.sqlalchemy.Search`):
+    text of 1 to *max_length* characters, without NUL, that the items
+    contain, ignoring case: ``?q=dune``.
+    """
+    return fields.String(
+        validate=[validate.Length(min=1, max=max_length), _no_nul],
+        metadata={
+            "description": description
+            or "Items that contain this text, ignoring case.",
+            "pattern": "^[^\\u0000]*$",
+        },
+    )
+
+
 # -- the views -------------------------------------------------------------
 
 
@@ -269,6 +548,139 @@ def _generic(
     return decorate
 
 
+_ACTION_NAME: Final = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+
+
+class Action:
+    """
+    An extra route of an item view, such as ``POST /loans/<id>/return``, as
+    declared with :func:`action`: its name, its method and its function.
+
+    The item view makes, for each action, a view class of its own (in its
+    :attr:`~RetrieveMixin.actions`) whose one method runs the action.
+    """
+
+    __slots__ = ("declared", "method", "name")
+
+    def __init__(self, name: str, method: str, declared: _Declared) -> None:
+        self.name = name
+        self.method = method
+        self.declared = declared
+
+    def __repr__(self) -> str:
+        return f"<Action {self.method.upper()} {self.name!r}>"
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        if not issubclass(owner, _GenericMixin):
+            msg = (
+                f"{owner.__qualname__}.{attribute} is an @action, but "
+                f"{owner.__qualname__} is not a generic item view; derive it "
+                "from ItemView or ReadOnlyItemView."
+            )
+            raise RestDeclarationError(msg)
+
+    def view_for(self, owner: type[_GenericMixin]) -> type[_GenericMixin]:
+        """Return the view class that serves this action of *owner*."""
+        func = self.declared.func
+        check = self.method != "get"
+
+        def run(view: _GenericMixin, **kwargs: Any) -> Any:
+            item = view.get_item(kwargs[view.LOOKUP])
+            if check:
+                precondition = view.precondition()
+                if precondition is not None:
+                    precondition(item)
+            return func(view, item, **kwargs)
+
+        for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+            setattr(run, attribute, getattr(func, attribute))
+        declared = _Declared(
+            run,
+            inputs=list(self.declared.inputs),
+            output=self.declared.output,
+            doc=dict(self.declared.doc),
+        )
+        words = re.split(r"[-_]", self.name)
+        name = owner.__name__ + "".join(word.title() for word in words)
+        namespace = {
+            "__module__": owner.__module__,
+            "__qualname__": f"{owner.__qualname__}.{name}",
+            "__doc__": owner.__doc__,
+            # Only the action's method: the item's others are not routed here.
+            "methods": {self.method.upper()},
+            self.method: declared,
+            "ACTION": self,
+        }
+        return type(name, (owner,), namespace)
+
+
+def action(name: str, *, method: str = "post") -> Callable[[Any], Action]:
+    """
+    Declare an extra route of an item view: ``POST <item URL>/<name>``.
+
+    The function is called with the item (looked up as for ``GET``:
+    ``404`` when there is none) after ``If-Match`` and ``If-None-Match``
+    are checked against it (``412``; ``428`` without ``If-Match`` when the
+    view sets :attr:`~_GenericMixin.REQUIRE_IF_MATCH`), and with the URL
+    variables and its declared inputs as keyword arguments.
+    Its :func:`~flask_servicecbv.rest.reads`, :func:`~flask_servicecbv.rest.returns`
+    and :func:`~flask_servicecbv.rest.doc` declarations, and the view's
+    ``ERRORS``, make its plan, as for any method: put ``@action`` above them.
+
+    .. code-block:: python
+
+        class LoanItem(ItemView):
+            repository = ServiceAttr(LoanRepository)
+            schema = LoanSchema
+
+            @action("return")
+            @returns(LoanSchema)
+            def give_back(self, item, **_):
+                \"\"\"Return a lent book.\"\"\"
+                return self.repository.give_back(item["id"])
+
+        LoanItem.add_url_rules(bp, "/loans/<id:item_id>", "loan")
+
+    The check of the preconditions and the action's own writes are two
+    steps: for one atomic step, pass :meth:`~_GenericMixin.precondition` to
+    the repository's write.
+
+    Args:
+        name: The last segment of the action's URL: lower-case letters and
+            digits, words joined by ``-`` or ``_``.
+
+        method: The HTTP method, lower case.
+
+    Raises:
+        RestDeclarationError: The name or method is not one of those, or the
+            function is a coroutine function.
+    """
+    if not _ACTION_NAME.fullmatch(name):
+        msg = (
+            f"action({name!r}): use lower-case letters and digits, words "
+            "joined by - or _, as the last segment of the item's URL."
+        )
+        raise RestDeclarationError(msg)
+    if method not in http_method_funcs - {"head", "options"}:
+        msg = (
+            f"action({name!r}, method={method!r}): use get, post, put, patch "
+            "or delete, in lower case."
+        )
+        raise RestDeclarationError(msg)
+
+    def decorate(target: Any) -> Action:
+        declared = target if isinstance(target, _Declared) else _Declared(target)
+        if inspect.iscoroutinefunction(declared.func):
+            msg = (
+                f"@action({name!r}) on {declared.func.__qualname__}: actions "
+                "are synchronous; use def, not async def."
+            )
+            raise RestDeclarationError(msg)
+        return Action(name, method, declared)
+
+    return decorate
+
+
 class _GenericMixin(RestMixin):
     """What every generic view shares: the schema, the repository, the id."""
 
@@ -283,9 +695,16 @@ class _GenericMixin(RestMixin):
     #: The item attribute or key that holds its id (for ``Location``).
     ID_FIELD: ClassVar[str] = "id"
 
-    #: Whether ``PUT``, ``PATCH`` and ``DELETE`` must send ``If-Match``
-    #: (answered with ``428`` when they do not).
+    #: Whether ``PUT``, ``PATCH``, ``DELETE`` and actions other than ``GET``
+    #: must send ``If-Match`` (answered with ``428`` when they do not).
     REQUIRE_IF_MATCH: ClassVar[bool] = False
+
+    #: The view classes of the :func:`action` routes, by name: made when the
+    #: class is; see :meth:`add_url_rules`.
+    actions: ClassVar[Mapping[str, type[_GenericMixin]]] = {}
+
+    #: On the view class of an action, that action; else ``None``.
+    ACTION: ClassVar[Action | None] = None
 
     # The repository: a service attribute that subclasses declare.
     repository: Any
@@ -294,6 +713,49 @@ class _GenericMixin(RestMixin):
         if cls.__dict__.get("schema") is not None:
             _item_schema(cls)  # checked, and built once, now
         super().__init_subclass__(**kwargs)
+        if "ACTION" in cls.__dict__:
+            # An action's own view: it has no actions of its own.
+            cls.actions = {}
+            return
+        found: dict[str, Action] = {}
+        for klass in reversed(cls.__mro__):
+            for value in klass.__dict__.values():
+                if isinstance(value, Action):
+                    found[value.name] = value
+        if found:
+            cls.actions = {name: spec.view_for(cls) for name, spec in found.items()}
+
+    @classmethod
+    def add_url_rules(
+        cls, target: Flask | Blueprint, rule: str, endpoint: str, **options: Any
+    ) -> None:
+        """
+        Add the view to *target* at *rule* as *endpoint*, and each of its
+        :attr:`actions` at ``rule/name`` as ``endpoint_name`` (``-`` in the
+        name becomes ``_``).
+
+        .. code-block:: python
+
+            LoanItem.add_url_rules(bp, "/loans/<id:item_id>", "loan")
+            # /loans/<id:item_id>         loan
+            # /loans/<id:item_id>/return  loan_return
+
+        Args:
+            target: The app or a blueprint.
+
+            rule: The item's URL rule.
+
+            endpoint: The item's endpoint.
+
+            options: More arguments of ``add_url_rule``.
+        """
+        views: list[tuple[str, str, Any]] = [(rule, endpoint, cls)]
+        views += [
+            (f"{rule.rstrip('/')}/{name}", f"{endpoint}_{name.replace('-', '_')}", view)
+            for name, view in cls.actions.items()
+        ]
+        for url, name, view in views:
+            target.add_url_rule(url, view_func=view.as_view(name), **options)
 
     def _no_item(self, item_id: Any) -> Any:
         abort(404, f"There is no item {item_id}.")
@@ -366,22 +828,52 @@ class _GenericMixin(RestMixin):
 class ListMixin(_GenericMixin):
     """``GET`` a page of items: ``{"items": [...], "meta": {...}}`` and ``Link``."""
 
-    #: The page sizes; set another :class:`Pagination` in a subclass.
-    PAGINATION: ClassVar[Pagination] = Pagination()
+    #: How the listing is paged: by page number (:class:`Pagination`, the
+    #: default) or by cursor (:class:`CursorPagination`), with their sizes.
+    PAGINATION: ClassVar[Pagination | CursorPagination] = Pagination()
 
     #: A schema of query arguments that filter the listing; they reach
     #: :meth:`list_items` and :meth:`count_items` as ``filters``.
     FILTERS: ClassVar[type[Schema] | None] = None
 
+    #: The names that ``?sort=`` may give, each ascending or, with ``-``
+    #: before it, descending: ``("title", "created")``. When set, the
+    #: repository's ``list()`` gets ``order=``, the names as given (empty
+    #: for its default order); when empty (the default), there is no
+    #: ``sort`` argument and no ``order=``.
+    SORTABLE: ClassVar[Sequence[str]] = ()
+
+    @classmethod
+    def _sortable(cls) -> tuple[str, ...]:
+        names = cls.SORTABLE
+        where = f"{cls.__qualname__}.SORTABLE"
+        if isinstance(names, str):
+            msg = f"{where} is the string {names!r}; give a tuple of names."
+            raise RestDeclarationError(msg)
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) or (
+                list(names).count(name) > 1
+            ):
+                msg = (
+                    f"{where} names {name!r}; give each name once, without "
+                    "- or commas: - before a name asks for descending order."
+                )
+                raise RestDeclarationError(msg)
+        return tuple(names)
+
     @classmethod
     def _list_plan(cls) -> tuple[list[Input], Output | None]:
         base = cls.FILTERS or Schema
         name = f"{cls.__name__}Query"
-        query = type(name, (base,), dict(cls.PAGINATION.fields()))
+        arguments: dict[str, Any] = dict(cls.PAGINATION.fields())
+        sortable = cls._sortable()
+        if sortable:
+            arguments[SORT_ARGUMENT] = SortField(sortable)
+        query = type(name, (base,), arguments)
         envelope = Schema.from_dict(
             {
                 "items": fields.List(fields.Nested(_item_schema(cls)), required=True),
-                "meta": fields.Nested(PageMetaSchema, required=True),
+                "meta": fields.Nested(cls.PAGINATION.META_SCHEMA, required=True),
             },
             name=f"{cls.__name__}Page",
         )
@@ -389,16 +881,35 @@ class ListMixin(_GenericMixin):
             [Input(query(), "query", "query")],
             Output(
                 envelope(),
-                headers={"Link": "RFC 8288 links to other pages."},
+                headers={"Link": cls.PAGINATION.LINKS},
                 etag=True,
             ),
         )
 
-    def list_items(self, page: Page, filters: Mapping[str, Any]) -> Sequence[Any]:
-        """Return the items of *page*; override to change the query."""
+    def list_items(
+        self, page: Page | CursorPage, filters: Mapping[str, Any], **options: Any
+    ) -> Sequence[Any]:
+        """
+        Return the items of *page*; override to change the query.
+
+        For a :class:`CursorPage`, return one item more than the page size
+        when there is one: it tells that a next page exists.
+        *options* go to the repository's ``list()``: ``order=`` when the view
+        declares :attr:`SORTABLE`.
+        """
+        if isinstance(page, CursorPage):
+            return list(
+                self.repository.list(
+                    offset=0,
+                    limit=page.per_page + 1,
+                    filters=filters,
+                    after=page.after,
+                    **options,
+                )
+            )
         return list(
             self.repository.list(
-                offset=page.offset, limit=page.per_page, filters=filters
+                offset=page.offset, limit=page.per_page, filters=filters, **options
             )
         )
 
@@ -410,8 +921,22 @@ class ListMixin(_GenericMixin):
     def get(self, *, query: dict[str, Any], **_: Any) -> Any:
         """List a page of items, filtered by the query."""
         page = self.PAGINATION.page_of(query)
+        options: dict[str, Any] = {}
+        if self.SORTABLE:
+            # Out of the filters before the repository sees them.
+            options["order"] = tuple(query.pop(SORT_ARGUMENT, ()))
+        if isinstance(page, CursorPage):
+            found = self.list_items(page, query, **options)
+            next_cursor = None
+            if len(found) > page.per_page:
+                found = found[: page.per_page]
+                next_cursor = self.repository.cursor_of(
+                    found[-1], options.get("order", ())
+                )
+            body = {"items": found, "meta": page.meta(next_cursor)}
+            return body, {"Link": page.links(next_cursor, request)}
         total = self.count_items(query)
-        items = self.list_items(page, query) if page.offset < total else []
+        items = self.list_items(page, query, **options) if page.offset < total else []
         body = {"items": items, "meta": page.meta(total)}
         return body, {"Link": page.links(total, request)}
 

@@ -24,6 +24,8 @@ if int(sqlalchemy.__version__.split(".")[0]) < 2:  # noqa: PLR2004 -- the major 
 
 from ._repository import (
     MAX_CURSOR_LENGTH,
+    AtLeast,
+    AtMost,
     Equals,
     Filter,
     OneOf,
@@ -50,6 +52,8 @@ __all__ = [
     "EXTENSION_KEY",
     "FOLD_FUNCTION",
     "MAX_CURSOR_LENGTH",
+    "AtLeast",
+    "AtMost",
     "Equals",
     "Filter",
     "OneOf",

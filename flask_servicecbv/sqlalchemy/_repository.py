@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import json
-import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from sqlalchemy import (
@@ -27,6 +21,11 @@ from sqlalchemy import (
 )
 
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
+from flask_servicecbv.rest.pagination import (
+    MAX_CURSOR_LENGTH,
+    decode_cursor,
+    encode_cursor,
+)
 
 from ._services import FOLD_FUNCTION, fold
 
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_CURSOR_LENGTH",
+    "AtLeast",
+    "AtMost",
     "Equals",
     "Filter",
     "OneOf",
@@ -44,14 +45,9 @@ __all__ = [
     "Search",
 ]
 
-#: The longest cursor :meth:`SQLAlchemyRepository.list` decodes; a longer one
-#: is answered ``422`` without being read.
-MAX_CURSOR_LENGTH: Final = 2048
-
-#: What the ``errors`` of a ``422`` call the arguments: the query arguments
-#: that the generic views read them from.
+#: What the ``errors`` of a ``422`` call the order: the query argument that
+#: the generic views read it from.
 ORDER_ARGUMENT: Final = "sort"
-CURSOR_ARGUMENT: Final = "after"
 
 
 # -- filters -------------------------------------------------------------------
@@ -114,6 +110,32 @@ class OneOf(Filter):
         return repository.table.c[self.columns[0]].in_(list(value))
 
 
+class AtLeast(Filter):
+    """The column is at least the value: ``?published_from=2001-01-01``."""
+
+    __slots__ = ()
+
+    def clause(
+        self, repository: SQLAlchemyRepository, value: Any
+    ) -> ColumnElement[bool]:
+        """``column >= value``."""
+        bound: ColumnElement[bool] = repository.table.c[self.columns[0]] >= value
+        return bound
+
+
+class AtMost(Filter):
+    """The column is at most the value: ``?published_to=2010-12-31``."""
+
+    __slots__ = ()
+
+    def clause(
+        self, repository: SQLAlchemyRepository, value: Any
+    ) -> ColumnElement[bool]:
+        """``column <= value``."""
+        bound: ColumnElement[bool] = repository.table.c[self.columns[0]] <= value
+        return bound
+
+
 class Search(Filter):
     """
     Any of the columns contains the value, ignoring case: ``?q=école``.
@@ -157,55 +179,6 @@ class Search(Filter):
 
 
 # -- cursors -------------------------------------------------------------------
-
-
-def _encode(value: Any) -> Any:
-    """A sort key's value as JSON: tagged where JSON has no such type."""
-    if isinstance(value, dt.datetime):
-        return {"dt": value.isoformat()}
-    if isinstance(value, dt.date):
-        return {"d": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"n": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"u": str(value)}
-    return value
-
-
-_TAGS: Final[dict[str, Callable[[str], Any]]] = {
-    "dt": dt.datetime.fromisoformat,
-    "d": dt.date.fromisoformat,
-    "n": Decimal,
-    "u": uuid.UUID,
-}
-
-
-def _decode(value: Any, expected: type) -> Any:
-    """
-    A sort key's value back from JSON, checked against the column's Python
-    type (*expected*; ``object`` when the column type does not say).
-
-    Raises:
-        ValueError: *value* is not of that type.
-    """
-    if isinstance(value, dict):
-        if len(value) != 1:
-            raise ValueError(value)
-        [(tag, text)] = value.items()
-        if tag not in _TAGS or not isinstance(text, str):
-            raise ValueError(value)
-        value = _TAGS[tag](text)
-    elif value is None or isinstance(value, list):
-        raise ValueError(value)
-    if expected is object:
-        return value
-    if isinstance(value, bool) and expected is not bool:
-        raise ValueError(value)
-    if expected is float and isinstance(value, int):
-        return float(value)
-    if not isinstance(value, expected):
-        raise TypeError(value)
-    return value
 
 
 @dataclass(frozen=True)
@@ -389,8 +362,8 @@ class SQLAlchemyRepository:
             if column is None or any(key.name == name for key in keys):
                 allowed = ", ".join(sorted(cls._sortable))
                 message = (
-                    f"Cannot sort by {spelled!r}: give each of {allowed} "
-                    "at most once, with - before it for descending order."
+                    f"Cannot sort by {spelled!r}: give each name at most once, "
+                    f"- before it to descend; names: {allowed}."
                 )
                 if declared:
                     msg = f"{cls.__qualname__}.DEFAULT_ORDER: {message}"
@@ -552,38 +525,16 @@ class SQLAlchemyRepository:
                 sortable.
         """
         keys = self._keys(order)
-        payload = [
-            [key.spelled for key in keys],
-            [_encode(item[key.name]) for key in keys],
-        ]
-        raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_cursor(
+            [key.spelled for key in keys], [item[key.name] for key in keys]
+        )
 
     def _decode_cursor(self, cursor: str, keys: tuple[_Key, ...]) -> tuple[Any, ...]:
-        invalid = _bad(
-            CURSOR_ARGUMENT,
-            "Not a cursor of this listing in this order; start again from the "
-            "first page.",
+        return decode_cursor(
+            cursor,
+            [key.spelled for key in keys],
+            [key.column.type.python_type for key in keys],
         )
-        if len(cursor) > MAX_CURSOR_LENGTH:
-            raise invalid
-        try:
-            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            spelled, values = json.loads(raw)
-            if spelled != [key.spelled for key in keys] or len(values) != len(keys):
-                raise invalid
-            return tuple(
-                _decode(value, key.column.type.python_type)
-                for key, value in zip(keys, values, strict=True)
-            )
-        except (
-            binascii.Error,
-            UnicodeDecodeError,
-            TypeError,
-            ValueError,
-            InvalidOperation,
-        ):
-            raise invalid from None
 
     @staticmethod
     def _after(keys: tuple[_Key, ...], values: Sequence[Any]) -> ColumnElement[bool]:
