@@ -78,6 +78,11 @@ DEFAULTS: Mapping[str, Any] = {
     "OPENAPI_TITLE": "Bookmarks",
     "OPENAPI_VERSION": "1.0.0",
     "OPENAPI_DESCRIPTION": "Bookmarks with tags, and a report of the tags.",
+    # One tag per blueprint, described for the people reading the document.
+    "OPENAPI_TAGS": [
+        {"name": "api", "description": "Bookmarks: list, create, read, change."},
+        {"name": "reports", "description": "Read-only reports over the bookmarks."},
+    ],
     "OPENAPI_DOCS_URL": "/docs",
 }
 
