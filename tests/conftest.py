@@ -8,7 +8,7 @@ import threading
 import pytest
 from flask import Flask
 from flask.globals import _cv_app, _cv_request
-from machine import find_program, give_worker_a_database
+from machine import drop_worker_database, find_program, give_worker_a_database
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import flask_servicecbv
@@ -16,9 +16,16 @@ import flask_servicecbv
 # -- what the suite needs from the machine (see machine.py) -------------------
 
 
+_WORKER_DATABASE = pytest.StashKey[tuple[str, str] | None]()
+
+
 def pytest_configure(config):
     # Before any test module reads the variable.
-    give_worker_a_database(os.environ)
+    config.stash[_WORKER_DATABASE] = give_worker_a_database(os.environ)
+
+
+def pytest_unconfigure(config):
+    drop_worker_database(config.stash.get(_WORKER_DATABASE, None))
 
 
 @pytest.fixture(name="program")

@@ -40,18 +40,19 @@ POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
 SBIN = ("/usr/sbin", "/sbin")
 
 
-def worker_url(url: str, worker: str) -> str:
+def worker_url(url: str, run: str, worker: str) -> str:
     """
-    Return the URL of *worker*'s own database beside the one at *url*.
+    Return the URL of the own database of *worker* of test run *run* beside
+    the one at *url*: ``dbname_<run>_gw0``.
     """
     parsed = make_url(url)
-    own = parsed.set(database=f"{parsed.database}_{worker}")
+    own = parsed.set(database=f"{parsed.database}_{run[:8]}_{worker}")
     return own.render_as_string(hide_password=False)
 
 
 def _create_database(url: str, own_url: str) -> None:  # pragma: needs postgresql
     """
-    Create the database of *own_url* through *url*'s server unless it exists.
+    Create the database of *own_url* through *url*'s server.
 
     Raises:
         OperationalError: The server cannot be reached.
@@ -61,12 +62,7 @@ def _create_database(url: str, own_url: str) -> None:  # pragma: needs postgresq
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            exists = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                {"name": name},
-            ).first()
-            if exists is None:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     except ProgrammingError as e:
         role = make_url(url).username
         msg = (
@@ -78,13 +74,27 @@ def _create_database(url: str, own_url: str) -> None:  # pragma: needs postgresq
         engine.dispose()
 
 
+def _drop_database(url: str, own_url: str) -> None:  # pragma: needs postgresql
+    """Drop the database of *own_url* through *url*'s server."""
+    name = make_url(own_url).database
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            # FORCE: a test's server stopped with SIGKILL may leave a session.
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
 def give_worker_a_database(
     environ: MutableMapping[str, str],
     create: Callable[[str, str], None] = _create_database,
-) -> None:
+) -> tuple[str, str] | None:
     """
     Point ``SERVICECBV_TEST_POSTGRESQL_URL`` of an xdist worker at a database
-    of its own, so that workers never drop each other's tables.
+    of its own, named after the test run and the worker, so that workers, and
+    test runs at the same time, never drop each other's tables; return the
+    given URL and the worker's, for drop_worker_database().
 
     Outside xdist, without the variable, or when the server cannot be reached,
     *environ* is left as it is: the PostgreSQL tests then run, skip or fail
@@ -93,13 +103,23 @@ def give_worker_a_database(
     worker = environ.get("PYTEST_XDIST_WORKER")
     url = environ.get(POSTGRESQL_URL)
     if not worker or not url:
-        return
-    own = worker_url(url, worker)
+        return None
+    own = worker_url(url, environ.get("PYTEST_XDIST_TESTRUNUID", "run"), worker)
     try:
         create(url, own)
     except OperationalError:
-        return
+        return None
     environ[POSTGRESQL_URL] = own
+    return url, own
+
+
+def drop_worker_database(
+    created: tuple[str, str] | None,
+    drop: Callable[[str, str], None] = _drop_database,
+) -> None:
+    """Drop the database that give_worker_a_database() created, if it did."""
+    if created is not None:
+        drop(*created)
 
 
 def find_program(

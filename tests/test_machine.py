@@ -3,34 +3,47 @@
 from __future__ import annotations
 
 import pytest
-from machine import POSTGRESQL_URL, find_program, give_worker_a_database, worker_url
+from machine import (
+    POSTGRESQL_URL,
+    drop_worker_database,
+    find_program,
+    give_worker_a_database,
+    worker_url,
+)
 from sqlalchemy.exc import OperationalError
 
 URL = "postgresql+psycopg://servicecbv:secret@127.0.0.1:5432/servicecbv_test"
 
 
 class TestWorkerDatabase:
+    WORKER = {
+        "PYTEST_XDIST_WORKER": "gw0",
+        "PYTEST_XDIST_TESTRUNUID": "0123456789abcdef",
+        POSTGRESQL_URL: URL,
+    }
+    OWN = "postgresql+psycopg://servicecbv:secret@127.0.0.1:5432/servicecbv_test_01234567_gw0"
+
     def test_worker_url(self):
         """
-        A worker's database sits beside the given one, named after the worker,
-        with the same role and password.
+        A worker's database sits beside the given one, named after the test
+        run and the worker, with the same role and password.
         """
-        assert worker_url(URL, "gw1") == (
-            "postgresql+psycopg://servicecbv:secret@127.0.0.1:5432/servicecbv_test_gw1"
-        )
+        assert worker_url(URL, "0123456789abcdef", "gw0") == self.OWN
 
     def test_worker_gets_its_own_database(self):
         """
-        Under xdist, the variable is rewritten to the worker's database, once
-        it is created.
+        Under xdist, the variable is rewritten to the worker's database once
+        it is created, and both URLs are returned for the drop.
         """
         created = []
-        environ = {"PYTEST_XDIST_WORKER": "gw0", POSTGRESQL_URL: URL}
+        environ = dict(self.WORKER)
 
-        give_worker_a_database(environ, create=lambda *urls: created.append(urls))
+        urls = give_worker_a_database(
+            environ, create=lambda *urls: created.append(urls)
+        )
 
-        assert environ[POSTGRESQL_URL] == worker_url(URL, "gw0")
-        assert created == [(URL, worker_url(URL, "gw0"))]
+        assert environ[POSTGRESQL_URL] == self.OWN
+        assert created == [(URL, self.OWN)] == [urls]
 
     @pytest.mark.parametrize(
         "environ",
@@ -43,8 +56,7 @@ class TestWorkerDatabase:
         """
         before = dict(environ)
 
-        give_worker_a_database(environ, create=pytest.fail)
-
+        assert give_worker_a_database(environ, create=pytest.fail) is None
         assert environ == before
 
     def test_unreachable_server(self):
@@ -56,11 +68,22 @@ class TestWorkerDatabase:
         def refused(*_):
             raise OperationalError("connect", {}, ConnectionRefusedError())
 
-        environ = {"PYTEST_XDIST_WORKER": "gw0", POSTGRESQL_URL: URL}
+        environ = dict(self.WORKER)
 
-        give_worker_a_database(environ, create=refused)
-
+        assert give_worker_a_database(environ, create=refused) is None
         assert environ[POSTGRESQL_URL] == URL
+
+    def test_drop(self):
+        """
+        The database created for the worker is dropped at the end; none is
+        dropped where none was created.
+        """
+        dropped = []
+
+        drop_worker_database((URL, self.OWN), drop=lambda *urls: dropped.append(urls))
+        drop_worker_database(None, drop=pytest.fail)
+
+        assert dropped == [(URL, self.OWN)]
 
 
 class TestFindProgram:
