@@ -1509,6 +1509,53 @@ class TestDeclaredErrors:
             client.delete("/loans")
         assert Lend.rest_plans["delete"].errors == ()
 
+    def test_headers_sent_and_documented(self, app, client):
+        """
+        ErrorResponse(headers=...) sends the headers with the answer, and the
+        plan documents them.
+        """
+        json_errors(app)
+
+        class Lend(RestView):
+            ERRORS: ClassVar = {
+                NoCopiesLeftError: ErrorResponse(
+                    503, "Try later.", headers={"Retry-After": "30"}
+                )
+            }
+
+            @returns(None, status=204)
+            def post(self):
+                raise NoCopiesLeftError
+
+        app.add_url_rule("/loans", view_func=Lend.as_view("loans"))
+
+        response = client.post("/loans")
+
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "30"
+        assert response.json["message"] == "Try later."
+        (error,) = Lend.rest_plans["post"].errors
+        assert error.values == {"Retry-After": "30"}
+        assert error.headers == {
+            "Retry-After": {
+                "description": "Sent with this error.",
+                "schema": {"type": "string", "examples": ["30"]},
+                "required": True,
+            }
+        }
+
+    @pytest.mark.parametrize("headers", [{"Retry-After": 30}, {1: "x"}])
+    def test_refuses_headers_not_strings(self, headers):
+        """
+        ErrorResponse(headers=...) maps header names to values, as strings.
+        """
+        with pytest.raises(RestDeclarationError, match="give both as strings"):
+
+            class Lend(RestView):
+                ERRORS: ClassVar = {
+                    NoCopiesLeftError: ErrorResponse(503, headers=headers)
+                }
+
     def test_description_defaults(self, app, client):
         """
         Without a description, the exception's own docstring summary, else

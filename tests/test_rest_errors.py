@@ -10,7 +10,12 @@ from marshmallow import Schema, fields, validate
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
-from flask_servicecbv.exceptions import RestDeclarationError
+from flask_servicecbv.exceptions import (
+    AuthenticationError,
+    InvalidCredentialsRequestError,
+    PermissionDeniedError,
+    RestDeclarationError,
+)
 from flask_servicecbv.rest import (
     MAX_ERRORS,
     MAX_FIELD_ERRORS,
@@ -535,3 +540,58 @@ class TestCappedErrors:
 
         assert cut
         assert capped == {"json": fields_}
+
+
+class TestAuthenticationErrors:
+    @pytest.mark.parametrize("problem", [False, True])
+    def test_every_challenge_kept(self, app, client, problem):
+        """
+        A 401 keeps one WWW-Authenticate header per challenge, in either
+        error shape, and the body holds the message only.
+        """
+        json_errors(app, problem=problem)
+        challenges = ('Bearer realm="api", error="invalid_token"', 'Basic realm="api"')
+
+        @app.get("/locked")
+        def locked():
+            raise AuthenticationError("The credentials are not valid.", challenges)
+
+        response = client.get("/locked")
+
+        assert response.status_code == 401
+        assert response.headers.getlist("WWW-Authenticate") == list(challenges)
+        assert "invalid_token" not in response.get_data(as_text=True)
+        assert response.mimetype == (PROBLEM_JSON if problem else "application/json")
+
+    def test_insufficient_scope_kept(self, app, client):
+        """
+        A 403 keeps its insufficient_scope challenge.
+        """
+        json_errors(app)
+        challenge = 'Bearer realm="api", error="insufficient_scope", scope="a"'
+
+        @app.get("/scoped")
+        def scoped():
+            raise PermissionDeniedError("Needs a.", (challenge,), {"a"})
+
+        response = client.get("/scoped")
+
+        assert response.status_code == 403
+        assert response.headers["WWW-Authenticate"] == challenge
+        assert response.json["message"] == "Needs a."
+
+    def test_invalid_request_kept(self, app, client):
+        """
+        A 400 for credentials in the wrong place keeps its challenge.
+        """
+        json_errors(app)
+        challenge = 'Bearer realm="api", error="invalid_request"'
+
+        @app.get("/query")
+        def query():
+            raise InvalidCredentialsRequestError("Not in the query.", (challenge,))
+
+        response = client.get("/query")
+
+        assert response.status_code == 400
+        assert response.headers["WWW-Authenticate"] == challenge

@@ -22,6 +22,7 @@ from werkzeug.routing import BaseConverter
 from werkzeug.serving import make_server
 
 import flask_servicecbv as svc
+from flask_servicecbv.auth import APIKey, Basic, Bearer, HashedTokenStore, authenticate
 from flask_servicecbv.exceptions import OpenAPIError
 from flask_servicecbv.rest import (
     CollectionView,
@@ -29,9 +30,12 @@ from flask_servicecbv.rest import (
     InMemoryRepository,
     ItemView,
     RestView,
+    authenticated,
     json_errors,
     openapi,
+    public,
     reads,
+    requires,
     returns,
 )
 from flask_servicecbv.rest.declarations import ErrorResponse, doc
@@ -1631,6 +1635,38 @@ class TestDeclaredErrorsDocumented:
             "text/html": {"schema": {"type": "string"}}
         }
 
+    def test_headers(self):
+        """
+        An ErrorResponse's headers are documented on its response.
+        """
+
+        class AError(Exception):
+            """A went wrong."""
+
+        class View(RestView):
+            ERRORS: ClassVar = {
+                AError: ErrorResponse(
+                    401, headers={"WWW-Authenticate": 'Bearer realm="a"'}
+                )
+            }
+
+            @returns(None, status=204)
+            def post(self) -> None:  # pragma: no cover -- not requested
+                pass
+
+        app = svc.init_app(Flask("ab"))
+        app.add_url_rule("/ab", view_func=View.as_view("ab"))
+
+        responses = build_spec(app)["paths"]["/ab"]["post"]["responses"]
+
+        assert responses["401"]["headers"] == {
+            "WWW-Authenticate": {
+                "description": "Sent with this error.",
+                "schema": {"type": "string", "examples": ['Bearer realm="a"']},
+                "required": True,
+            }
+        }
+
     def test_problem_details(self):
         """
         Declared errors use the app's error media type.
@@ -1741,3 +1777,263 @@ class TestStableDocument:
 
         assert "schemas" not in doc.get("components", {})
         assert "tags" not in doc
+
+
+# -- security ----------------------------------------------------------------
+
+
+class Caller:
+    """The principal of the security tests."""
+
+    scopes: ClassVar[frozenset[str]] = frozenset()
+
+
+class CallerTokens(HashedTokenStore[Caller]):
+    """Their token store."""
+
+
+class AdminPasswords:
+    """The admin blueprint's user table."""
+
+    def verify_password(  # pragma: no cover -- the document only
+        self, username: str, password: str
+    ) -> Caller | None:
+        return None
+
+
+class SecuredNotes(RestView):
+    """Reads need notes:read, writes notes:write."""
+
+    PRINCIPAL = Caller
+    REQUIRES: ClassVar[Any] = {
+        "read": requires("notes:read"),
+        "write": requires("notes:write"),
+    }
+
+    @returns(None)
+    def get(self) -> None:  # pragma: no cover -- the document only
+        pass
+
+    @returns(None, status=204)
+    def post(self) -> None:  # pragma: no cover -- the document only
+        pass
+
+
+class Everyone(RestView):
+    """Anyone may call."""
+
+    @public
+    def get(self) -> None:  # pragma: no cover -- the document only
+        pass
+
+
+class SignedIn(RestView):
+    """Any authenticated caller."""
+
+    PRINCIPAL = Caller
+
+    @authenticated
+    def get(self) -> None:  # pragma: no cover -- the document only
+        pass
+
+
+def _secured_app(name: str = "secured", **config: Any) -> Flask:
+    app = svc.init_app(Flask(name))
+    app.config.update(config)
+    json_errors(app)
+    svc.register_value(app, CallerTokens, CallerTokens())
+    svc.register_factory(
+        app,
+        Caller,
+        authenticate(
+            Bearer(CallerTokens, realm="notes"),
+            APIKey(CallerTokens, header="X-API-Key"),
+        ),
+    )
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+    svc.register_value(admin, AdminPasswords, AdminPasswords())
+    svc.register_factory(admin, Caller, authenticate(Basic(AdminPasswords)))
+    admin.add_url_rule("/notes", view_func=SecuredNotes.as_view("notes"))
+    app.add_url_rule("/notes", view_func=SecuredNotes.as_view("notes"))
+    app.add_url_rule("/everyone", view_func=Everyone.as_view("everyone"))
+    app.add_url_rule("/signed-in", view_func=SignedIn.as_view("signed_in"))
+    app.add_url_rule("/health", view_func=svc.HealthView.as_view("health"))
+    app.register_blueprint(admin)
+    return app
+
+
+class TestSecurity:
+    def test_valid(self):
+        """
+        A document with security is valid OpenAPI 3.1.
+        """
+        validate_spec(build_spec(_secured_app()))
+
+    def test_schemes_in_use(self):
+        """
+        components.securitySchemes holds the schemes of the principal
+        factories that the operations use, blueprints' included.
+        """
+        doc = build_spec(_secured_app())
+
+        assert doc["components"]["securitySchemes"] == {
+            "bearerAuth": {"type": "http", "scheme": "bearer"},
+            "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "basicAuth": {"type": "http", "scheme": "basic"},
+        }
+
+    def test_operation_security(self):
+        """
+        Each operation lists its principal's schemes with its scopes; a
+        blueprint's operations list the blueprint's schemes.
+        """
+        paths = build_spec(_secured_app())["paths"]
+
+        assert paths["/notes"]["get"]["security"] == [
+            {"bearerAuth": ["notes:read"]},
+            {"apiKeyAuth": ["notes:read"]},
+        ]
+        assert paths["/notes"]["post"]["security"] == [
+            {"bearerAuth": ["notes:write"]},
+            {"apiKeyAuth": ["notes:write"]},
+        ]
+        assert paths["/admin/notes"]["get"]["security"] == [
+            {"basicAuth": ["notes:read"]}
+        ]
+        assert paths["/signed-in"]["get"]["security"] == [
+            {"bearerAuth": []},
+            {"apiKeyAuth": []},
+        ]
+
+    def test_public(self):
+        """
+        A public operation says security: [] and documents no 401.
+        """
+        operation = build_spec(_secured_app())["paths"]["/everyone"]["get"]
+
+        assert operation["security"] == []
+        assert "401" not in operation["responses"]
+
+    def test_errors_documented(self):
+        """
+        401 is documented with WWW-Authenticate where a caller is needed, 403
+        where scopes are, and 400 where a bearer token may be refused.
+        """
+        paths = build_spec(_secured_app())["paths"]
+        notes = paths["/notes"]["get"]["responses"]
+        signed_in = paths["/signed-in"]["get"]["responses"]
+        admin = paths["/admin/notes"]["get"]["responses"]
+
+        assert notes["401"]["headers"]["WWW-Authenticate"]["schema"] == {
+            "type": "string"
+        }
+        assert notes["401"]["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+        }
+        assert (
+            "insufficient_scope"
+            in (notes["403"]["headers"]["WWW-Authenticate"]["description"])
+        )
+        assert notes["403"]["description"] == (
+            "Forbidden: the caller lacks a scope it needs (notes:read)."
+        )
+        assert "400" in notes
+        assert "401" in signed_in
+        assert "403" not in signed_in
+        assert "400" not in admin
+
+    def test_global_security_kept(self):
+        """
+        OPENAPI_SECURITY and OPENAPI_SECURITY_SCHEMES keep working: a
+        configured scheme wins over a factory's of the same name, and the
+        health check says security: [].
+        """
+        configured = {"type": "http", "scheme": "bearer", "bearerFormat": "opaque"}
+        doc = build_spec(
+            _secured_app(
+                OPENAPI_SECURITY_SCHEMES={"bearerAuth": configured},
+                OPENAPI_SECURITY=[{"bearerAuth": []}],
+            )
+        )
+
+        validate_spec(doc)
+        assert doc["security"] == [{"bearerAuth": []}]
+        assert doc["components"]["securitySchemes"]["bearerAuth"] == configured
+        assert doc["paths"]["/health"]["get"]["security"] == []
+
+    def test_health_without_global_security(self):
+        """
+        Without global security the health check needs no security key.
+        """
+        doc = build_spec(_secured_app())
+
+        assert "security" not in doc["paths"]["/health"]["get"]
+
+    def test_principal_of_another_factory(self):
+        """
+        A principal that the app's own factory makes has no known schemes:
+        the operation inherits OPENAPI_SECURITY.
+        """
+        app = svc.init_app(Flask("own"))
+        svc.register_value(app, Caller, Caller())
+        app.add_url_rule("/signed-in", view_func=SignedIn.as_view("signed_in"))
+
+        operation = build_spec(app)["paths"]["/signed-in"]["get"]
+
+        assert "security" not in operation
+        assert "401" in operation["responses"]
+
+    def test_without_registry(self):
+        """
+        An app without the service registry has no schemes to document.
+        """
+        app = Flask("bare")
+        app.add_url_rule("/signed-in", view_func=SignedIn.as_view("signed_in"))
+
+        assert "security" not in build_spec(app)["paths"]["/signed-in"]["get"]
+
+    def test_same_scheme_twice(self):
+        """
+        Two blueprints with equal schemes of one name share the component.
+        """
+        app = _secured_app()
+        other = Blueprint("other", __name__, url_prefix="/other")
+        svc.register_factory(other, Caller, authenticate(Bearer(CallerTokens)))
+        other.add_url_rule("/notes", view_func=SecuredNotes.as_view("notes"))
+        app.register_blueprint(other)
+
+        doc = build_spec(app)
+
+        assert doc["paths"]["/other/notes"]["get"]["security"] == [
+            {"bearerAuth": ["notes:read"]}
+        ]
+
+    def test_conflicting_names(self):
+        """
+        Two different schemes of one name cannot share the component.
+        """
+        app = _secured_app()
+        other = Blueprint("other", __name__, url_prefix="/other")
+        svc.register_factory(
+            other, Caller, authenticate(Bearer(CallerTokens, bearer_format="JWT"))
+        )
+        other.add_url_rule("/notes", view_func=SecuredNotes.as_view("notes"))
+        app.register_blueprint(other)
+
+        with pytest.raises(OpenAPIError, match="named 'bearerAuth' but differ"):
+            build_spec(app)
+
+    def test_hook_wins(self):
+        """
+        OPENAPI's security replaces the one the declarations give.
+        """
+
+        class Custom(SecuredNotes):
+            OPENAPI: ClassVar = {"security": [{"other": []}]}
+
+        app = _secured_app()
+        app.add_url_rule("/custom", view_func=Custom.as_view("custom"))
+
+        operation = build_spec(app)["paths"]["/custom"]["get"]
+
+        assert operation["security"] == [{"other": []}]

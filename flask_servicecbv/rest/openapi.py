@@ -27,6 +27,9 @@ from werkzeug.routing import (
     UUIDConverter,
 )
 
+from flask_servicecbv._context import EXTENSION_KEY
+from flask_servicecbv._registry import chain_for
+from flask_servicecbv.auth import Authenticator, Bearer
 from flask_servicecbv.exceptions import OpenAPIError
 from flask_servicecbv.health import HealthView
 from flask_servicecbv.views import ServiceMixin
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
     from marshmallow.fields import Field
     from werkzeug.routing import Rule
 
+    from flask_servicecbv.auth import Scheme
+
+    from .auth import Requirement
     from .declarations import DeclaredError, Input, Plan
 
 __all__ = ["OpenAPI", "build_spec", "spec_json"]
@@ -514,8 +520,13 @@ class _Builder:
         self.plugin.converter.add_parameter_attribute_function(_serialisation)
         self.servers = list(config.get("OPENAPI_SERVERS") or [])
         self.tags = list(config.get("OPENAPI_TAGS") or [])
-        for name, scheme in (config.get("OPENAPI_SECURITY_SCHEMES") or {}).items():
+        # The configured schemes win over those of the principal factories.
+        self.configured_schemes = dict(config.get("OPENAPI_SECURITY_SCHEMES") or {})
+        for name, scheme in self.configured_schemes.items():
             self.spec.components.security_scheme(name, scheme)
+        self.global_security = bool(config.get("OPENAPI_SECURITY"))
+        # The schemes met in the principal factories, by component name.
+        self.schemes: dict[str, dict[str, Any]] = {}
         self.operation_ids: set[str] = set()
         self.lenient: dict[tuple[type, str], type[Schema]] = {}
         self.error_schemas: set[str] = set()
@@ -636,10 +647,17 @@ class _Builder:
         media = self.media = _error_media(self.app, rule.endpoint)
         if plan is not None:
             assert issubclass(cls, RestMixin)  # noqa: S101 -- for mypy
-            self.planned(cls, plan, operation, parameters, responses, path=path)
+            self.planned(
+                cls,
+                plan,
+                operation,
+                parameters,
+                responses,
+                path=path,
+                endpoint=rule.endpoint,
+            )
         elif issubclass(cls, HealthView):
-            responses["200"] = self.health_response("All services answer.")
-            responses["503"] = self.health_response("A service fails or times out.")
+            self.health(operation, responses)
         else:
             responses["default"] = {"description": "What the view returns."}
         if rule.arguments:
@@ -663,6 +681,7 @@ class _Builder:
         responses: dict[str, Any],
         *,
         path: str,
+        endpoint: str,
     ) -> None:
         """Describe what a plan reads, sends and answers."""
         media = self.media
@@ -681,6 +700,59 @@ class _Builder:
             cls, plan, parameters=parameters, responses=responses, media=media
         )
         self.declared_errors(plan.errors, responses, media)
+        if plan.requirement is not None:
+            self.security(endpoint, plan.requirement, operation, responses, media)
+
+    def security(
+        self,
+        endpoint: str,
+        requirement: Requirement,
+        operation: dict[str, Any],
+        responses: dict[str, Any],
+        media: str | None,
+    ) -> None:
+        """The operation's ``security``, from the schemes of its principal."""
+        if requirement.public:
+            operation["security"] = []
+            return
+        schemes = self.schemes_for(endpoint, requirement.principal)
+        if not schemes:
+            # A principal made by the app's own factory (or a test's value):
+            # the document cannot know how; OPENAPI_SECURITY says.
+            return
+        scopes = sorted(requirement.scopes)
+        operation["security"] = [{scheme.name: scopes} for scheme in schemes]
+        for scheme in schemes:
+            self.security_scheme(scheme)
+        if any(isinstance(scheme, Bearer) for scheme in schemes):
+            # A token in the query string, or in two places, is refused.
+            responses.setdefault("400", self.error(400, media))
+
+    def schemes_for(self, endpoint: str, principal: object) -> tuple[Scheme, ...]:
+        """The schemes of the factory that makes *principal* for *endpoint*."""
+        registry = self.app.extensions.get(EXTENSION_KEY)
+        if registry is None:
+            return ()
+        blueprint = endpoint.rpartition(".")[0] or None
+        found = registry.resolved(chain_for(blueprint)).get(principal)
+        factory = None if found is None else found[1].factory
+        return factory.schemes if isinstance(factory, Authenticator) else ()
+
+    def security_scheme(self, scheme: Scheme) -> None:
+        name = scheme.name
+        if name in self.configured_schemes:
+            return
+        described = scheme.openapi()
+        known = self.schemes.get(name)
+        if known is None:
+            self.schemes[name] = described
+            self.spec.components.security_scheme(name, described)
+        elif known != described:
+            msg = (
+                f"Two authentication schemes are named {name!r} but differ "
+                f"({known} and {described}); give one another name=."
+            )
+            raise OpenAPIError(msg)
 
     def hook(
         self, operation: dict[str, Any], doc: Mapping[str, Any], media: str | None
@@ -703,15 +775,22 @@ class _Builder:
         media: str | None,
     ) -> None:
         texts: dict[int, list[str]] = {}
+        headers: dict[int, dict[str, Any]] = {}
         for error in errors:
             found = texts.setdefault(error.status, [])
             if error.description not in found:
                 found.append(error.description)
+            headers.setdefault(error.status, {}).update(
+                (name, dict(header)) for name, header in error.headers.items()
+            )
         for status, descriptions in texts.items():
-            responses[str(status)] = {
+            response: dict[str, Any] = {
                 "description": " ".join(descriptions),
                 "content": self.error_content(media),
             }
+            if headers[status]:
+                response["headers"] = headers[status]
+            responses[str(status)] = response
 
     def inputs(
         self,
@@ -919,6 +998,13 @@ class _Builder:
             return {"text/html": {"schema": {"type": "string"}}}
         schema = ProblemSchema() if media == PROBLEM_JSON else ErrorSchema()
         return {media: {"schema": self.schema_ref(schema)}}
+
+    def health(self, operation: dict[str, Any], responses: dict[str, Any]) -> None:
+        responses["200"] = self.health_response("All services answer.")
+        responses["503"] = self.health_response("A service fails or times out.")
+        if self.global_security:
+            # A health check authenticates no one.
+            operation["security"] = []
 
     def health_response(self, text: str) -> dict[str, Any]:
         return {
