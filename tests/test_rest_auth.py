@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -415,6 +418,29 @@ class TestDeclaring:
         """
         assert authorizer(None) is None
         assert authorizer(public) is None
+
+
+class TestTypedViews:
+    def test_views_of_the_type_check(self, monkeypatch):
+        """
+        The views of tests/type_check/check_auth.py, which mypy checks, serve
+        as written.
+        """
+        path = Path(__file__).parent / "type_check" / "check_auth.py"
+        spec = importlib.util.spec_from_file_location("check_auth", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, "check_auth", module)
+        spec.loader.exec_module(module)
+        app, token = module.setup()
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+
+        assert client.get("/loans", headers=headers).json == {"name": "ada"}
+        assert client.get("/loans").status_code == 401
+        assert client.put("/loans/3", headers=headers).text == "3"
+        assert client.delete("/loans").status_code == 204
 
 
 class TestDeclarationErrors:
