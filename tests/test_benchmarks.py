@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_sqlalchemy import postgresql_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -403,3 +405,93 @@ class TestBenchExample:
         assert result.returncode == 1
         assert "| sqlite | example |" in result.stdout
         assert result.stderr.startswith("FAILED: target missed: ")
+
+
+# A small table: a few thousand rows, page 5 of 20.
+TINY_KEYSET = ["--rows", "3000", "--page", "5", "--per-page", "20", "--repeat", "2"]
+
+# Runs bench_keyset with the sort key it expects broken.
+_RUN_KEYSET_WRONG = """
+import sys
+sys.path.insert(0, "benchmarks")
+import bench_keyset
+bench_keyset.score_of = lambda i: -i
+sys.exit(bench_keyset.main(sys.argv[1:]))
+"""
+
+
+class TestBenchKeyset:
+    @pytest.fixture(name="postgresql", autouse=True)
+    def _postgresql(self):
+        """
+        The PostgreSQL test database, which the benchmark reads from the
+        environment.
+        """
+        return postgresql_url(os.environ)
+
+    def test_tiny_run(self):
+        """
+        A run on a small table exits 0 and reports the first and the deep
+        page's cost by cursor and by offset, and their ratios.
+        """
+        result = _python(
+            "benchmarks/bench_keyset.py", *TINY_KEYSET, "--max-ratio", "1e6", "--json"
+        )
+
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert out["environment"]["rows"] == 3000
+        medians = out["results"]["median_ms"]
+        assert sorted(medians) == [
+            "cursor/deep",
+            "cursor/first",
+            "offset/deep",
+            "offset/first",
+        ]
+        assert all(value > 0 for value in medians.values())
+        assert math.isfinite(out["results"]["cursor_ratio"])
+        assert math.isfinite(out["results"]["offset_ratio"])
+
+    def test_table(self):
+        """
+        Without --json, a table of both ways.
+        """
+        result = _python(
+            "benchmarks/bench_keyset.py", *TINY_KEYSET, "--max-ratio", "1e6"
+        )
+
+        assert result.returncode == 0, result.stderr
+        assert "| cursor |" in result.stdout
+        assert "| offset |" in result.stdout
+
+    def test_wrong_rows_fail(self):
+        """
+        A page that does not hold the rows it must makes the run fail.
+        """
+        result = _python("-c", _RUN_KEYSET_WRONG, *TINY_KEYSET)
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert re.search(r"^FAILED: cursor/\w+: got ids", result.stderr)
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (
+                ["--max-ratio", "0"],
+                r"^FAILED: the deep page by cursor costs .* over 0\.0\.$",
+            ),
+            (["--page", "1"], r"^FAILED: --page 1 of 20 items is not a page after"),
+            (["--postgresql-url", ""], r"^FAILED: give --postgresql-url or set"),
+        ],
+        ids=["over-ratio", "first-page", "no-database"],
+    )
+    def test_failing_run(self, args, message):
+        """
+        A deep page over the ratio, a page that is not deep, or no database
+        makes the run exit 1 with a FAILED line.
+        """
+        result = _python("benchmarks/bench_keyset.py", *TINY_KEYSET, *args)
+
+        assert result.returncode == 1
+        assert re.search(message, result.stderr.strip()), result.stderr
