@@ -405,12 +405,16 @@ class TestDeclaring:
         """
         A principal that the request made already is not made again.
         """
-        authorize = authorizer(requires("notes:read", principal=User))
+        checks = [
+            authorizer(requires("notes:read", principal=User)),
+            authorizer(requires(principal=User)),
+        ]
         with secured.test_request_context(headers=_bearer("reader")):
             made = get(User)
 
-            assert authorize is not None
-            assert authorize() is made
+            for authorize in checks:
+                assert authorize is not None
+                assert authorize() is made
 
     def test_nothing_to_authorize(self):
         """

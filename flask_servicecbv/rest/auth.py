@@ -290,7 +290,11 @@ def authorizer(requirement: Requirement | None) -> Callable[[], Any] | None:
     missing_text = _403_SCOPES.format(scopes=", ".join(sorted(scopes)))
 
     def authorize() -> Any:
-        found = principal()
+        # principal() inlined: this runs on every request of the method.
+        cont = _current_container()
+        found = cont._instances.get(key, _MISSING)  # noqa: SLF001
+        if found is _MISSING:
+            found = cont._create(key)  # noqa: SLF001
         if scopes and not scopes.issubset(scopes_of(found)):
             raise PermissionDeniedError(missing_text, _challenges(scopes), scopes)
         for check in checks:
