@@ -18,6 +18,12 @@ created item with the next id, or the seeded item, and its Location or ETag.
     .venv/bin/python benchmarks/bench_rest.py --only ours smorest --repeat 400
     .venv/bin/python benchmarks/bench_rest.py --profile ours --requests 5000
 
+Two more rows keep the items in an in-memory SQLite database, through the
+same generic views on flask_servicecbv.sqlalchemy's connection service (one
+transaction per request, committed before the response): (f) over a
+repository whose Core queries are written by hand, (g) over
+SQLAlchemyRepository; (g) must cost at most 1.05 times (f).
+
 It exits with status 1 when a response is wrong (FAILED: ... on stderr) or
 when a target is missed (the table and the verdicts are printed first).
 See benchmarks/README.md, section "REST endpoints", for what each framework
@@ -67,7 +73,9 @@ from flask_servicecbv.rest import (
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
+
+    from sqlalchemy import Connection, Engine, Table
 
 # -- the data ------------------------------------------------------------------
 
@@ -249,6 +257,140 @@ def build_ours(repository: InMemoryRepository) -> Flask:
     bp.add_url_rule("/books/<int:item_id>", view_func=OurBook.as_view("book"))
     app.register_blueprint(bp)
     return app
+
+
+# -- (f) and (g): the generic views over SQLite -------------------------------
+#
+# The same views, on the connection service of flask_servicecbv.sqlalchemy,
+# over an in-memory SQLite database (one connection per thread, which the
+# benchmark's single thread keeps): (f) with a repository whose queries are
+# written by hand, (g) with SQLAlchemyRepository. Only the repository differs.
+
+
+def sql_unavailable() -> str | None:
+    try:
+        import flask_servicecbv.sqlalchemy  # noqa: F401, PLC0415 -- an optional extra
+    except ImportError as e:
+        return str(e)
+    return None
+
+
+class SQLStore:
+    """The database of an app of (f) or (g): what the runners count items in."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import (  # noqa: PLC0415 -- an optional extra
+            Column,
+            Integer,
+            MetaData,
+            String,
+            Table,
+        )
+
+        self.table: Table = Table(
+            "book",
+            MetaData(),
+            Column("id", Integer, primary_key=True),
+            Column("title", String(200), nullable=False),
+            Column("author", String(200), nullable=False),
+            Column("year", Integer, nullable=False),
+            Column("isbn", String(20), nullable=False),
+        )
+        self.engine: Engine | None = None
+
+    def count(self, *, filters: Mapping[str, Any]) -> int:  # noqa: ARG002 -- as a repository's
+        from sqlalchemy import func, select  # noqa: PLC0415
+
+        assert self.engine is not None  # set by _sql_app
+        with self.engine.connect() as conn:
+            query = select(func.count()).select_from(self.table)
+            return int(conn.execute(query).scalar_one())
+
+
+class HandSQLRepository:
+    """The queries of SQLAlchemyRepository's create and get, written by hand."""
+
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self.conn = conn
+        self.table = table
+
+    def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        from sqlalchemy import insert  # noqa: PLC0415
+
+        table = self.table
+        row = self.conn.execute(
+            insert(table)
+            .values(
+                title=data["title"],
+                author=data["author"],
+                year=data["year"],
+                isbn=data["isbn"],
+            )
+            .returning(*table.c)
+        ).one()
+        return dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's public row API
+
+    def get(self, item_id: Any) -> dict[str, Any] | None:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        table = self.table
+        row = self.conn.execute(
+            select(*table.c).where(table.c.id == item_id)
+        ).one_or_none()
+        return None if row is None else dict(row._mapping)  # noqa: SLF001
+
+
+class SQLBooks:
+    """The service key of the SQLite apps' repository."""
+
+
+class SQLBooksView(CollectionView):
+    repository = ServiceAttr(SQLBooks)
+    schema = BookSchema
+
+
+class SQLBookView(ItemView):
+    repository = ServiceAttr(SQLBooks)
+    schema = BookSchema
+
+
+def _sql_app(
+    name: str, store: SQLStore, repository: Callable[[Connection], Any]
+) -> Flask:
+    from sqlalchemy import Connection, insert  # noqa: PLC0415
+
+    from flask_servicecbv import sqlalchemy as db  # noqa: PLC0415
+
+    app = _new_app(name)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    db.init_app(app)
+    json_errors(app)
+    engine = app.extensions[db.EXTENSION_KEY]
+    store.engine = engine
+    with engine.begin() as conn:
+        store.table.create(conn)
+        conn.execute(insert(store.table).values(**SEED))
+    servicecbv.register_factory(
+        app, SQLBooks, lambda container: repository(container.get(Connection))
+    )
+    bp = Blueprint("api", name, url_prefix="/api")
+    bp.add_url_rule("/books", view_func=SQLBooksView.as_view("books"))
+    bp.add_url_rule("/books/<int:item_id>", view_func=SQLBookView.as_view("book"))
+    app.register_blueprint(bp)
+    return app
+
+
+def build_sql_hand(store: SQLStore) -> Flask:
+    return _sql_app(
+        "sql-hand", store, lambda conn: HandSQLRepository(conn, store.table)
+    )
+
+
+def build_sql_ours(store: SQLStore) -> Flask:
+    from flask_servicecbv.sqlalchemy import SQLAlchemyRepository  # noqa: PLC0415
+
+    books = type("Books", (SQLAlchemyRepository,), {"table": store.table})
+    return _sql_app("sql-ours", store, books)
 
 
 # -- (c) flask-smorest -----------------------------------------------------------
@@ -468,11 +610,15 @@ def smorest_tag(body: bytes) -> str:
     return f'"{hashlib.sha1(data.encode()).hexdigest()}"'  # noqa: S324 -- its hash
 
 
+def _memory() -> InMemoryRepository:
+    return InMemoryRepository([SEED])
+
+
 @dataclass(frozen=True)
 class Framework:
     name: str
     label: str
-    build: Callable[[InMemoryRepository], Flask]
+    build: Callable[[Any], Flask]
     #: Why it cannot run in this environment, or None.
     unavailable: Callable[[], str | None] = lambda: None
     #: The ETag retrieve must send, from its body; None for the variants
@@ -480,11 +626,15 @@ class Framework:
     etag: Callable[[bytes], str] | None = None
     #: Whether its 304 carries the ETag (flask-smorest's has none).
     etag_on_304: bool = True
+    #: What holds the items, given to build, with a count() of them.
+    store: Callable[[], Any] = _memory
 
 
 REFERENCE = "hand"
 BASELINE = "baseline"
 OURS = "ours"
+SQL_HAND = "sql-hand"
+SQL_OURS = "sql-ours"
 
 FRAMEWORKS = (
     Framework(REFERENCE, "(a) hand-written MethodView", build_hand, etag=blake2b_tag),
@@ -520,6 +670,22 @@ FRAMEWORKS = (
         apiflask_unavailable,
     ),
     Framework(BASELINE, "(e) baseline: plain Flask, no schema", build_baseline),
+    Framework(
+        SQL_HAND,
+        "(f) SQLite: hand-written queries",
+        build_sql_hand,
+        sql_unavailable,
+        etag=blake2b_tag,
+        store=SQLStore,
+    ),
+    Framework(
+        SQL_OURS,
+        "(g) SQLite: SQLAlchemyRepository",
+        build_sql_ours,
+        sql_unavailable,
+        etag=blake2b_tag,
+        store=SQLStore,
+    ),
 )
 
 # -- the operations --------------------------------------------------------------
@@ -543,6 +709,7 @@ OPERATIONS = (
 #: the median of the paired ratios.
 TARGETS = (
     (OURS, REFERENCE, 1.05, False),
+    (SQL_OURS, SQL_HAND, 1.05, False),
     (OURS, "smorest", 1.0, True),
     (OURS, "apiflask", 1.0, True),
 )
@@ -556,6 +723,7 @@ COMPARISONS = (
     ("smorest", REFERENCE),
     ("apiflask", REFERENCE),
     ("hand-min", BASELINE),
+    (SQL_HAND, REFERENCE),
 )
 
 
@@ -621,7 +789,7 @@ def _failure(
 
 
 def make_runner(
-    framework: Framework, app: Flask, repository: InMemoryRepository, op: Operation
+    framework: Framework, app: Flask, repository: Any, op: Operation
 ) -> Callable[[int], None]:
     """
     Return a function that sends *n* *op* requests to *app* and checks each
@@ -702,9 +870,9 @@ def _not_modified(
     return tag
 
 
-def _build(framework: Framework) -> tuple[Flask, InMemoryRepository]:
-    repository = InMemoryRepository([SEED])
-    return framework.build(repository), repository
+def _build(framework: Framework) -> tuple[Flask, Any]:
+    store = framework.store()
+    return framework.build(store), store
 
 
 def runners_for(framework: Framework) -> dict[str, Callable[[int], None]]:

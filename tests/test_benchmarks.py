@@ -203,6 +203,8 @@ class TestBenchRest:
             "apiflask",
             "apiflask-plain",
             "baseline",
+            "sql-hand",
+            "sql-ours",
         }
         assert all(out["skipped"].values())
         assert len(rows) == 2 * len(ran)

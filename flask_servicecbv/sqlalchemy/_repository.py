@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from sqlalchemy import Column, Connection, Select
+    from sqlalchemy.sql.dml import ReturningInsert
 
 __all__ = [
     "MAX_CURSOR_LENGTH",
@@ -264,6 +265,8 @@ class SQLAlchemyRepository:
     # Worked out once per class, when it is made.
     _pk: ClassVar[Column[Any]]
     _columns: ClassVar[tuple[Column[Any], ...]]
+    _select: ClassVar[Select[Any]]
+    _insert: ClassVar[ReturningInsert[Any]]
     _writable: ClassVar[tuple[str, ...]]
     _sortable: ClassVar[dict[str, Column[Any]]]
     _default_keys: ClassVar[tuple[_Key, ...]]
@@ -309,6 +312,10 @@ class SQLAlchemyRepository:
             )
             raise RestDeclarationError(msg)
         cls._columns = tuple(table.c[name] for name in names)
+        # Built once: each query copies them (they are immutable) and adds
+        # its own clauses.
+        cls._select = select(*cls._columns)
+        cls._insert = insert(table).returning(*cls._columns)
         writable = (
             [name for name in names if cls._written(table.c[name])]
             if cls.WRITABLE is None
@@ -493,7 +500,7 @@ class SQLAlchemyRepository:
                 for *order*.
         """
         keys = self._keys(order)
-        query = select(*self._columns).where(*self.where(filters))
+        query = self._select.where(*self.where(filters))
         if after is not None:
             query = query.where(self._after(keys, self._decode_cursor(after, keys)))
         query = query.order_by(
@@ -510,7 +517,7 @@ class SQLAlchemyRepository:
 
     def get(self, item_id: Any) -> dict[str, Any] | None:
         """Return one item, or ``None``."""
-        items = self._items(select(*self._columns).where(self._pk == item_id))
+        items = self._items(self._select.where(self._pk == item_id))
         return items[0] if items else None
 
     # -- cursors ---------------------------------------------------------------
@@ -572,7 +579,7 @@ class SQLAlchemyRepository:
         transaction (``BEGIN IMMEDIATE``) before the read, waiting at most
         the busy timeout for another writer to finish.
         """
-        query = select(*self._columns).where(self._pk == item_id)
+        query = self._select.where(self._pk == item_id)
         if self.conn.dialect.name == "sqlite":
             # sqlite3 opens a transaction before the first write, not before
             # a read: open a write transaction now, unless one is open.
@@ -586,9 +593,7 @@ class SQLAlchemyRepository:
     def create(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Insert an item from loaded *data*; return it, with its id."""
         row = self.conn.execute(
-            insert(self.table)
-            .values(self.values(data, partial=False))
-            .returning(*self._columns)
+            self._insert.values(self.values(data, partial=False))
         ).one()
         item = dict(row._mapping)  # noqa: SLF001 -- SQLAlchemy's public row API
         self.write_related(item, data, partial=False)
