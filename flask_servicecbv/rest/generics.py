@@ -114,10 +114,10 @@ class Repository(Protocol[ItemT_co]):
     order.
 
     Ordering and cursors are optional: a listing that declares
-    :attr:`ListMixin.SORTABLE` also passes ``order=``, and one paged by
-    :class:`~flask_servicecbv.rest.pagination.CursorPagination` passes
-    ``after=`` and calls ``cursor_of(item, order)``; see
-    :class:`InMemoryRepository` for their meaning.
+    ``SORTABLE`` also passes ``order=``, and one paged by
+    ``CursorPagination`` passes ``after=`` and calls
+    ``cursor_of(item, order)``; see :class:`InMemoryRepository` for their
+    meaning.
     """
 
     def list(
@@ -223,11 +223,11 @@ class InMemoryRepository:
     A :class:`Repository` of dicts kept in memory, for tests and examples.
 
     Ids count up from 1.
-    A filter of :attr:`FILTERS` selects the items for which it returns true;
+    A filter of ``FILTERS`` selects the items for which it returns true;
     any other filter selects the items whose field equals the filter's
     value, or, for a list field, contains it.
-    :meth:`list` orders by any fields (``order=``) and continues after a
-    cursor (``after=``) from :meth:`cursor_of`.
+    ``list()`` orders by any fields (``order=``) and continues after a
+    cursor (``after=``) from ``cursor_of()``.
     Safe to share between threads.
     """
 
@@ -829,7 +829,7 @@ class ListMixin(_GenericMixin):
     """``GET`` a page of items: ``{"items": [...], "meta": {...}}`` and ``Link``."""
 
     #: How the listing is paged: by page number (:class:`Pagination`, the
-    #: default) or by cursor (:class:`CursorPagination`), with their sizes.
+    #: default) or by cursor (``CursorPagination``), with their sizes.
     PAGINATION: ClassVar[Pagination | CursorPagination] = Pagination()
 
     #: A schema of query arguments that filter the listing; they reach
@@ -892,10 +892,10 @@ class ListMixin(_GenericMixin):
         """
         Return the items of *page*; override to change the query.
 
-        For a :class:`CursorPage`, return one item more than the page size
+        For a ``CursorPage``, return one item more than the page size
         when there is one: it tells that a next page exists.
         *options* go to the repository's ``list()``: ``order=`` when the view
-        declares :attr:`SORTABLE`.
+        declares ``SORTABLE``.
         """
         if isinstance(page, CursorPage):
             return list(
