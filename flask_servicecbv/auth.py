@@ -42,8 +42,10 @@ __all__ = [
     "token_matches",
 ]
 
-P = TypeVar("P")
-P_co = TypeVar("P_co", covariant=True)
+# The principal that a verifier or store hands back; named as the REST
+# layer's item type variables are, which the docs' nitpicky build knows.
+T = TypeVar("T")
+ItemT_co = TypeVar("ItemT_co", covariant=True)
 
 #: The key of the WSGI environ under which the scheme that authenticated the
 #: request is kept, for the challenge of a ``403``.
@@ -69,24 +71,24 @@ _sha256: Final = hashlib.sha256
 _MIN_TOKEN_BYTES: Final = 16
 
 
-class TokenVerifier(Protocol[P_co]):
+class TokenVerifier(Protocol[ItemT_co]):
     """
     What :class:`Bearer` and :class:`APIKey` verify a token with: a service,
     such as a table of token hashes, that the app registers.
     """
 
-    def verify_token(self, token: str) -> P_co | None:
+    def verify_token(self, token: str) -> ItemT_co | None:
         """Return the principal that *token* stands for, or ``None``."""
         ...
 
 
-class PasswordVerifier(Protocol[P_co]):
+class PasswordVerifier(Protocol[ItemT_co]):
     """
     What :class:`Basic` verifies a user name and password with: a service,
     such as the app's user table, that the app registers.
     """
 
-    def verify_password(self, username: str, password: str) -> P_co | None:
+    def verify_password(self, username: str, password: str) -> ItemT_co | None:
         """Return the principal, or ``None`` when the password is wrong."""
         ...
 
@@ -110,7 +112,7 @@ class Scheme:
     How one kind of credentials is read from a request and verified.
 
     A scheme reads credentials only from the places it was given, hands them
-    to the service registered under :attr:`verifier`, and describes itself
+    to the service registered under ``verifier``, and describes itself
     for ``WWW-Authenticate`` and for the OpenAPI document.
     Subclass it for another kind of credentials.
 
@@ -571,7 +573,7 @@ def token_matches(token: str, digest: str) -> bool:
     return hmac.compare_digest(hash_token(token), digest)
 
 
-class HashedTokenStore(Generic[P]):
+class HashedTokenStore(Generic[T]):
     """
     A :class:`TokenVerifier` that keeps principals by the SHA-256 of their
     tokens, in memory: for tests, examples and small apps.
@@ -585,7 +587,7 @@ class HashedTokenStore(Generic[P]):
 
     def __init__(self) -> None:
         # By the raw SHA-256 digest: hashing to bytes is quicker than to hex.
-        self._by_hash: dict[bytes, P] = {}
+        self._by_hash: dict[bytes, T] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -594,12 +596,12 @@ class HashedTokenStore(Generic[P]):
     def __len__(self) -> int:
         return len(self._by_hash)
 
-    def add(self, token: str, principal: P) -> None:
+    def add(self, token: str, principal: T) -> None:
         """Store *principal* under the hash of *token*."""
         with self._lock:
             self._by_hash[_sha256(token.encode()).digest()] = principal
 
-    def issue(self, principal: P, *, nbytes: int = 32, prefix: str = "") -> str:
+    def issue(self, principal: T, *, nbytes: int = 32, prefix: str = "") -> str:
         """
         Generate a token for *principal* with :func:`generate_token`, store
         its hash, and return the token: the one time it is seen.
@@ -613,6 +615,6 @@ class HashedTokenStore(Generic[P]):
         with self._lock:
             return self._by_hash.pop(_sha256(token.encode()).digest(), None) is not None
 
-    def verify_token(self, token: str) -> P | None:
+    def verify_token(self, token: str) -> T | None:
         """See :meth:`TokenVerifier.verify_token`."""
         return self._by_hash.get(_sha256(token.encode()).digest())
