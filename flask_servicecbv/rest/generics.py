@@ -699,11 +699,11 @@ class _GenericMixin(RestMixin):
     #: must send ``If-Match`` (answered with ``428`` when they do not).
     REQUIRE_IF_MATCH: ClassVar[bool] = False
 
-    #: The view classes of the :func:`action` routes, by name: made when the
-    #: class is; see :meth:`add_url_rules`.
+    #: The view classes of the ``@action`` routes by name, made when the
+    #: class is (see ``add_url_rules()``).
     actions: ClassVar[Mapping[str, type[_GenericMixin]]] = {}
 
-    #: On the view class of an action, that action; else ``None``.
+    #: The action that an action's view class serves, else ``None``.
     ACTION: ClassVar[Action | None] = None
 
     # The repository: a service attribute that subclasses declare.
@@ -828,8 +828,8 @@ class _GenericMixin(RestMixin):
 class ListMixin(_GenericMixin):
     """``GET`` a page of items: ``{"items": [...], "meta": {...}}`` and ``Link``."""
 
-    #: How the listing is paged: by page number (:class:`Pagination`, the
-    #: default) or by cursor (``CursorPagination``), with their sizes.
+    #: The way the listing is paged, with its page sizes, by page number
+    #: (:class:`Pagination`, the default) or by cursor (``CursorPagination``).
     PAGINATION: ClassVar[Pagination | CursorPagination] = Pagination()
 
     #: A schema of query arguments that filter the listing; they reach
