@@ -6,8 +6,9 @@ Environment variables the suite reads:
 - ``SERVICECBV_TEST_POSTGRESQL_URL``: a PostgreSQL database the tests may wipe,
   ``postgresql+psycopg://user:password@127.0.0.1:5432/dbname``; without it the
   PostgreSQL tests skip. Under pytest-xdist each worker gets a database of its
-  own beside it (``dbname_gw0``, ...), so the role needs ``CREATEDB``; test
-  files just read the variable, which names the worker's database.
+  own beside it (``dbname_<run>_gw0``, dropped at the end), so the role needs
+  ``CREATEDB``; test files just read the variable, which names the worker's
+  database.
 - ``CI``: when set, a missing PostgreSQL or program fails the tests that need
   it instead of skipping them.
 - ``SERVICECBV_LOWEST_PYTHON``: the interpreter of the lowest-dependencies
