@@ -3,10 +3,11 @@
 Set up the project's virtual environments and the services its tests need, and run.
 
     python3 dev.py test           set up, lint, type-check, then run the whole suite
-                                  twice: against the lowest supported Flask,
-                                  Werkzeug and marshmallow on the lowest supported
-                                  Python, then against the newest on the newest
-                                  Python, with branch coverage required at 100%
+                                  twice at the same time: against the lowest
+                                  supported Flask, Werkzeug and marshmallow on the
+                                  lowest supported Python, and against the newest
+                                  on the newest Python, with branch coverage
+                                  required at 100%
     python3 dev.py test --quick   the fast loop: the newest environment only,
                                   without the tests marked slow, no coverage gate
     python3 dev.py serve          start example_api on http://127.0.0.1:5000
@@ -406,9 +407,10 @@ def services(env: dict[str, str], problems: list[str]) -> None:
 
 def test(args: list[str]) -> None:
     """
-    Set up, lint, type-check, run pytest against the lowest supported versions,
-    then again against the newest with branch coverage; with ``--quick``, only
-    the newest environment's tests that are not marked slow, without coverage.
+    Set up, lint, type-check, and run pytest against the lowest supported
+    versions and, at the same time, against the newest with branch coverage;
+    with ``--quick``, only the newest environment's tests that are not marked
+    slow, without coverage.
     """
     started = time.monotonic()
     quick = "--quick" in args
