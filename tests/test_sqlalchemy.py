@@ -1098,6 +1098,44 @@ class TestRepositoryMethods:
         svc.close_registry(app)
 
 
+class TestScope:
+    def test_rows_outside_the_scope_are_not_found(self, conn):
+        """
+        scope() limits what the repository lists, counts, reads, changes
+        and deletes, conditional writes included; other rows stay as they are.
+        """
+
+        class Herbert(BookRepository):
+            def scope(self):
+                return [book.c.author == "Herbert"]
+
+        everyone = BookRepository(conn)
+        dune = everyone.create(_book())
+        other = everyone.create(_book(author="Ursula K. Le Guin"))
+        scoped = Herbert(conn)
+        check = Mock()
+
+        listed = scoped.list(limit=10, filters={})
+        counted = scoped.count(filters={})
+        found = (scoped.get(dune["id"]), scoped.get(other["id"]))
+        changed = scoped.update(other["id"], {"title": "x"}, partial=True)
+        locked = scoped.update(
+            other["id"], {"title": "x"}, partial=True, precondition=check
+        )
+        deleted = (
+            scoped.delete(other["id"]),
+            scoped.delete(other["id"], precondition=check),
+        )
+
+        assert [item["id"] for item in listed] == [dune["id"]]
+        assert counted == 1
+        assert found == (dune, None)
+        assert (changed, locked, deleted) == (None, None, (False, False))
+        check.assert_not_called()
+        assert everyone.get(other["id"]) == other
+        assert scoped.delete(dune["id"]) is True
+
+
 class TestViews:
     """The generic views over SQLAlchemyRepository: sort, filters, cursors, actions."""
 

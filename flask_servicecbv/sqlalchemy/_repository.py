@@ -404,6 +404,15 @@ class SQLAlchemyRepository:
         it out, load it onto *item* instead. By default, nothing.
         """
 
+    def scope(self) -> list[ColumnElement[bool]]:
+        """
+        Return the clauses that limit every query of the repository to the
+        rows it may see (the caller's own, say): what it lists, counts,
+        reads, changes and deletes; a row outside is not found. By default,
+        none.
+        """
+        return []
+
     def filter_clause(self, name: str, value: Any) -> ColumnElement[bool]:
         """
         Return the clause of the filter *name* for *value*; override it for
@@ -449,11 +458,17 @@ class SQLAlchemyRepository:
     # -- reading ---------------------------------------------------------------
 
     def where(self, filters: Mapping[str, Any]) -> list[ColumnElement[bool]]:
-        """The clauses of *filters*; a filter whose value is ``None`` is not applied."""
+        """
+        The clauses of *filters*, and the :meth:`scope`; a filter whose value
+        is ``None`` is not applied.
+        """
         return [
-            self.filter_clause(name, value)
-            for name, value in filters.items()
-            if value is not None
+            *self.scope(),
+            *(
+                self.filter_clause(name, value)
+                for name, value in filters.items()
+                if value is not None
+            ),
         ]
 
     def _items(self, query: Select[Any]) -> list[dict[str, Any]]:
@@ -517,7 +532,7 @@ class SQLAlchemyRepository:
 
     def get(self, item_id: Any) -> dict[str, Any] | None:
         """Return one item, or ``None``."""
-        items = self._items(self._select.where(self._pk == item_id))
+        items = self._items(self._select.where(self._pk == item_id, *self.scope()))
         return items[0] if items else None
 
     # -- cursors ---------------------------------------------------------------
@@ -579,7 +594,7 @@ class SQLAlchemyRepository:
         transaction (``BEGIN IMMEDIATE``) before the read, waiting at most
         the busy timeout for another writer to finish.
         """
-        query = self._select.where(self._pk == item_id)
+        query = self._select.where(self._pk == item_id, *self.scope())
         if self.conn.dialect.name == "sqlite":
             # sqlite3 opens a transaction before the first write, not before
             # a read: open a write transaction now, unless one is open.
@@ -630,7 +645,7 @@ class SQLAlchemyRepository:
             values = {self._pk: self._pk}
         row = self.conn.execute(
             update(self.table)
-            .where(self._pk == item_id)
+            .where(self._pk == item_id, *self.scope())
             .values(values)
             .returning(*self._columns)
         ).one_or_none()
@@ -659,5 +674,7 @@ class SQLAlchemyRepository:
             if current is None:
                 return False
             precondition(current)
-        deleted = self.conn.execute(delete(self.table).where(self._pk == item_id))
+        deleted = self.conn.execute(
+            delete(self.table).where(self._pk == item_id, *self.scope())
+        )
         return deleted.rowcount > 0
