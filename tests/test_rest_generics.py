@@ -1407,6 +1407,7 @@ class TestSortField:
             "description": "How.",
             "style": "form",
             "explode": False,
+            "minItems": 1,
         }
 
 
@@ -1484,7 +1485,8 @@ class TestFilterArguments:
     def test_sort_documented(self, shelf_app):
         """
         The sort parameter is a comma-separated array of an enum of names
-        and -names (style form, explode false).
+        and -names (style form, explode false), of at least one: ?sort=
+        alone is refused.
         """
         spec = build_spec(shelf_app)
         [sort] = [
@@ -1497,6 +1499,7 @@ class TestFilterArguments:
         assert sort["explode"] is False
         assert sort["schema"] == {
             "type": "array",
+            "minItems": 1,
             "items": {"type": "string", "enum": ["title", "-title", "year", "-year"]},
         }
 
@@ -1618,14 +1621,15 @@ class TestCursorPagination:
         ("after", "message"),
         [
             ("!!", "String does not match expected pattern."),
-            ("A" * 2049, "Longer than maximum length 2048."),
+            ("", "Length must be between 1 and 2048."),
+            ("A" * 2049, "Length must be between 1 and 2048."),
             ("e30", "Not a cursor of this listing in this order"),
         ],
     )
     def test_bad_cursor(self, shelf_client, after, message):
         """
-        A cursor that is not base64url, too long or not of this listing is a
-        422 under query.after.
+        A cursor that is not base64url, empty, too long or not of this
+        listing is a 422 under query.after.
         """
         response = shelf_client.get(f"/cursor/?after={after}")
         assert response.status_code == 422

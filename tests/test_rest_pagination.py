@@ -274,14 +274,15 @@ class TestCursorPagination:
         ("args", "message"),
         [
             ({"after": "a b"}, "String does not match expected pattern."),
-            ({"after": "a" * (MAX_CURSOR_LENGTH + 1)}, "Longer than maximum"),
+            ({"after": "a" * (MAX_CURSOR_LENGTH + 1)}, "Length must be between 1"),
+            ({"after": ""}, "Length must be between 1"),
             ({"per_page": "10"}, "Must be greater than or equal to 1"),
         ],
     )
     def test_refused(self, args, message):
         """
-        A cursor of other characters, too long, or a size over the maximum is
-        refused.
+        A cursor of other characters, empty or too long, or a size over the
+        maximum is refused.
         """
         schema = Schema.from_dict(CursorPagination(3, 9).fields())()
         with pytest.raises(ValidationError, match=message):

@@ -404,6 +404,8 @@ class SortField(fields.List[Any]):
             ),
             "style": "form",
             "explode": False,
+            # ?sort= alone is an empty array, which is refused: say so.
+            "minItems": 1,
             **kwargs.pop("metadata", {}),
         }
         super().__init__(

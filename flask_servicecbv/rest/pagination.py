@@ -415,7 +415,7 @@ class CursorPagination(_Sizes):
         return {
             CURSOR_ARGUMENT: fields.String(
                 validate=[
-                    validate.Length(max=MAX_CURSOR_LENGTH),
+                    validate.Length(min=1, max=MAX_CURSOR_LENGTH),
                     validate.Regexp(_CURSOR_PATTERN),
                 ],
                 metadata={
