@@ -55,6 +55,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from flask_servicecbv.rest import MAX_ID, MAX_PAGE
 from flask_servicecbv.rest.etag import etag_of
+from flask_servicecbv.sqlalchemy import database_unavailable, fold, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -63,10 +64,16 @@ HERE = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from example_api import DEFAULTS, check_host, database_unavailable  # noqa: E402
-from example_api.db import bookmark, create_schema, make_engine, metadata, now  # noqa: E402
+from example_api import DEFAULTS, check_host  # noqa: E402
+from example_api.db import (  # noqa: E402
+    bookmark,
+    bookmark_tag,
+    create_schema,
+    metadata,
+    watch_calls,
+)
 from example_api.policy import TagPolicy  # noqa: E402
-from example_api.repository import BookmarkRepository, with_folded  # noqa: E402
+from example_api.repository import BookmarkRepository  # noqa: E402
 from example_api.schemas import BookmarkFilters, BookmarkSchema  # noqa: E402
 from example_api.views import BookmarkList  # noqa: E402
 
@@ -121,7 +128,7 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
     """
     app = Flask("twin")
     app.config["TRUSTED_HOSTS"] = DEFAULTS["TRUSTED_HOSTS"]
-    app.config["DATABASE_RETRY_AFTER"] = DEFAULTS["DATABASE_RETRY_AFTER"]
+    app.config["SQLALCHEMY_RETRY_AFTER"] = DEFAULTS["DATABASE_RETRY_AFTER"]
     if "TRUSTED_HOSTS" not in Flask.default_config:  # Flask 3.0
         app.before_request(check_host)
     engine = make_engine(
@@ -131,6 +138,7 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
         statement_timeout=DEFAULTS["DATABASE_STATEMENT_TIMEOUT"],
         busy_timeout=DEFAULTS["DATABASE_BUSY_TIMEOUT"],
     )
+    watch_calls(engine, DEFAULTS["DATABASE_STATEMENT_TIMEOUT"])
     policy = TagPolicy(**API_POLICY)
     schema = BookmarkSchema()
     filters_schema = BookmarkFilters()
@@ -545,24 +553,21 @@ def prepare(database_url: str, seeded: int) -> None:
         create_schema(engine)
         repo_rows = [
             {
-                **with_folded(
-                    {
-                        "url": f"https://example.org/{i}",
-                        "title": f"seed {i}",
-                        "notes": "",
-                    }
-                ),
-                "created_at": now(),
-                "updated_at": now(),
+                "url": f"https://example.org/{i}",
+                "title": f"seed {i}",
+                "notes": "",
+                "title_folded": fold(f"seed {i}"),
+                "notes_folded": "",
             }
             for i in range(seeded)
         ]
         with engine.begin() as conn:
             conn.execute(insert(bookmark), repo_rows)
-            policy = TagPolicy(**API_POLICY)
-            repo = BookmarkRepository(conn, policy)
-            for bookmark_id in range(1, seeded + 1, 3):
-                repo._set_tags(bookmark_id, ["t3"])  # noqa: SLF001 -- seeding
+            tagged = [
+                {"bookmark_id": bookmark_id, "tag": "t3"}
+                for bookmark_id in range(1, seeded + 1, 3)
+            ]
+            conn.execute(insert(bookmark_tag), tagged)
     finally:
         engine.dispose()
 

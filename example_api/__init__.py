@@ -10,42 +10,40 @@ environment variable (``FLASK_TRUSTED_HOSTS='["api.example.org"]'``).
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
-from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wsgi import get_host
 
 import flask_servicecbv as svc
+from flask_servicecbv import sqlalchemy as sqla
 from flask_servicecbv.health import HealthView
 from flask_servicecbv.rest import IdConverter, json_errors
 from flask_servicecbv.rest.openapi import OpenAPI
 
-from .db import (
-    create_schema,
-    make_engine,
-    mark_request_context,
-    ping,
-    transaction,
-)
+from .db import check_database_url, create_schema, watch_calls
 from .repository import BookmarkRepository, make_repository
-from .views import Index, ReadOnlyEngine, api, reports
+from .views import Index, api, reports
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from flask.typing import ResponseReturnValue
+__all__ = ["DATABASE_SETTINGS", "DEFAULTS", "check_host", "create_app"]
 
-__all__ = ["DEFAULTS", "check_host", "create_app", "database_unavailable"]
-
-log = logging.getLogger(__name__)
+#: The example's own names of the settings of
+#: :func:`flask_servicecbv.sqlalchemy.init_app`, kept from before the
+#: example used it: each ``DATABASE_X`` is copied to ``SQLALCHEMY_X``.
+DATABASE_SETTINGS: Mapping[str, str] = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "DATABASE_ENGINE_OPTIONS": "SQLALCHEMY_ENGINE_OPTIONS",
+    "DATABASE_CONNECT_TIMEOUT": "SQLALCHEMY_CONNECT_TIMEOUT",
+    "DATABASE_STATEMENT_TIMEOUT": "SQLALCHEMY_STATEMENT_TIMEOUT",
+    "DATABASE_BUSY_TIMEOUT": "SQLALCHEMY_BUSY_TIMEOUT",
+    "DATABASE_RETRY_AFTER": "SQLALCHEMY_RETRY_AFTER",
+}
 
 #: The defaults of what ``create_app()`` reads from ``app.config``.
 DEFAULTS: Mapping[str, Any] = {
@@ -55,7 +53,8 @@ DEFAULTS: Mapping[str, Any] = {
     "DATABASE_ENGINE_OPTIONS": {"pool_size": 5, "max_overflow": 5, "pool_timeout": 10},
     # Seconds. PostgreSQL: how long opening a connection may take.
     "DATABASE_CONNECT_TIMEOUT": 5,
-    # Seconds. PostgreSQL: how long a statement may run, lock waits included.
+    # Seconds. PostgreSQL: how long a statement may run, lock waits included;
+    # the client breaks a connection whose server is silent a second longer.
     "DATABASE_STATEMENT_TIMEOUT": 5,
     # Seconds. SQLite: how long a write waits for another writer's lock.
     "DATABASE_BUSY_TIMEOUT": 5,
@@ -115,22 +114,6 @@ def check_host() -> None:
         get_host(request.environ, trusted)
 
 
-def database_unavailable(e: Exception) -> ResponseReturnValue:
-    """
-    Answer ``503`` with ``Retry-After`` when the database cannot serve the
-    request now: no connection free in the pool within its ``pool_timeout``,
-    or an operational error (a timeout, a lock not granted, a connection
-    lost or refused).
-    """
-    log.warning("The database is unavailable: %s", e, exc_info=e)
-    unavailable = ServiceUnavailable(
-        "The database is busy or unreachable; try again later.",
-        retry_after=current_app.config["DATABASE_RETRY_AFTER"],
-    )
-    # The app's JSON error handler builds the body, as for every error.
-    return current_app.handle_http_exception(unavailable)
-
-
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     Build the app.
@@ -162,45 +145,29 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         url = URL.create("sqlite", database=str(database))
         app.config["DATABASE_URL"] = url.render_as_string()
 
-    # First: it checks SERVICES, and a bad configuration opens nothing.
+    check_database_url(app.config["DATABASE_URL"])
+    for ours, theirs in DATABASE_SETTINGS.items():
+        app.config[theirs] = app.config[ours]
+
+    # First: it checks SERVICES, and a bad configuration opens nothing. Then
+    # the engine (disposed when the registry closes), a connection per app
+    # context committed before the response leaves (rolled back on an
+    # error), and 503 with Retry-After when the database is busy or gone.
     svc.init_app(app)
-    options = app.config["DATABASE_ENGINE_OPTIONS"]
-    timeouts = {
-        "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT"],
-        "statement_timeout": app.config["DATABASE_STATEMENT_TIMEOUT"],
-        "busy_timeout": app.config["DATABASE_BUSY_TIMEOUT"],
-    }
-    engine = make_engine(app.config["DATABASE_URL"], options, **timeouts)
+    sqla.init_app(app)
+    engine = app.extensions[sqla.EXTENSION_KEY]
     try:
         create_schema(engine)
     except BaseException:
         engine.dispose()
         raise
-    if engine.dialect.name == "sqlite":
-        read_only = make_engine(engine.url, options, read_only=True, **timeouts)
-    else:
-        read_only = engine
-
-    # The engines live as long as the app: closing the registry (at the end
-    # of a test, or of a worker) closes their pools.
-    svc.register_value(app, Engine, engine, on_registry_close=engine.dispose)
-    svc.register_value(
-        app, ReadOnlyEngine, read_only, on_registry_close=read_only.dispose
-    )
-    svc.register_factory(
-        app, Connection, transaction(engine), ping=ping, name="database"
-    )
+    watch_calls(engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
     svc.register_factory(app, BookmarkRepository, make_repository)
 
-    # First of all: a connection opened in this app context, and only
-    # there, ends with the request's response.
-    app.before_request(mark_request_context)
     if "TRUSTED_HOSTS" not in Flask.default_config:  # Flask 3.0
         app.before_request(check_host)
     app.url_map.converters["id"] = IdConverter
     json_errors(app)
-    app.register_error_handler(PoolTimeoutError, database_unavailable)
-    app.register_error_handler(OperationalError, database_unavailable)
     app.register_blueprint(api)
     app.register_blueprint(reports)
     app.add_url_rule("/", view_func=Index.as_view("index"))

@@ -1,6 +1,9 @@
 """
-The database: its tables, its engines, and one transaction per request.
+The database: the bookmarks' tables, the schema check at startup, and a
+client-side deadline on PostgreSQL calls.
 
+Engines, connections and one transaction per request come from
+:mod:`flask_servicecbv.sqlalchemy`; what is here is particular to this API.
 The same code runs on SQLite (the default: a file in the instance folder) and
 on PostgreSQL through psycopg 3; only the engine's URL differs.
 """
@@ -8,19 +11,15 @@ on PostgreSQL through psycopg 3; only the engine's URL differs.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import socket
 import threading
 import time
-import unicodedata
 import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from flask import after_this_request, g, has_request_context
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -32,18 +31,19 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     event,
     inspect,
-    text,
 )
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator
     from typing import Protocol
+
+    from sqlalchemy.engine import Connection, Dialect, Engine
+    from sqlalchemy.engine.default import DefaultExecutionContext
 
     class _DriverConnection(Protocol):
         """What the watchdog needs of a driver's connection (psycopg's)."""
@@ -53,12 +53,15 @@ if TYPE_CHECKING:
 
         def fileno(self) -> int: ...
 
-    from flask import Response
-    from sqlalchemy.engine import Dialect
 
 log = logging.getLogger(__name__)
 
 UTC = timezone.utc
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -95,6 +98,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def _created_at(context: DefaultExecutionContext) -> Any:
+    """A new row's updated_at: its created_at, the same instant."""
+    return context.get_current_parameters()["created_at"]
+
+
 metadata = MetaData()
 
 # BIGINT ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY counts up.
@@ -106,13 +114,16 @@ bookmark = Table(
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("url", String(2048), nullable=False),
     Column("title", String(200), nullable=False),
-    Column("notes", Text, nullable=False),
+    Column("notes", Text, nullable=False, default=""),
     # The title and notes folded by fold(): what ?q= searches, the same way
     # on every database.
     Column("title_folded", Text, nullable=False),
     Column("notes_folded", Text, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    # Filled by SQLAlchemy (Python-side defaults: no change to the tables).
+    Column("created_at", UTCDateTime, nullable=False, default=now),
+    Column(
+        "updated_at", UTCDateTime, nullable=False, default=_created_at, onupdate=now
+    ),
     # Never hand out the id of a deleted bookmark again.
     sqlite_autoincrement=True,
 )
@@ -131,26 +142,78 @@ bookmark_tag = Table(
 )
 
 
-# -- engines -----------------------------------------------------------------
-
-# Every engine this process made. A forked child (a gunicorn worker, also
-# with --preload) must not use the connections its parent opened: the two
-# would talk over the same socket or file handle.
-_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def _forget_parent_connections() -> None:
+def check_database_url(url: str | URL) -> None:
     """
-    In a forked child, give every engine a new, empty pool.
+    Refuse an in-memory SQLite database: every connection of the pool
+    would get a database of its own.
 
-    ``close=False`` leaves the parent's connections alone: closing them here
-    would end the parent's sessions too.
+    Raises:
+        ValueError: *url* is SQLite in memory.
     """
-    for engine in list(_engines):
-        engine.dispose(close=False)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and (
+        (parsed.database or ":memory:") == ":memory:"
+    ):
+        msg = (
+            f"DATABASE_URL {parsed!r} is not an SQLite file; use "
+            "sqlite:////absolute/path.sqlite3."
+        )
+        raise ValueError(msg)
 
 
-# -- a deadline on every database call, kept by the client ---------------------
+# -- the schema ----------------------------------------------------------------
+
+
+def create_schema(engine: Engine, *, attempts: int = 3) -> None:
+    """
+    Create the tables that do not exist yet, then check those that do.
+
+    Two gunicorn workers may both find a table missing and both create it;
+    the loser's error is retried, and then finds the table there.
+
+    Raises:
+        SchemaMismatchError: A table lacks columns: an older version made it.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                metadata.create_all(conn)
+        except DBAPIError:  # noqa: PERF203 -- runs once, at startup
+            if attempt == attempts:
+                raise
+            log.info("Creating the schema raced another process; retrying.")
+        else:
+            break
+    _check_columns(engine)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            # Readers do not block the writer, nor the writer the readers.
+            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+
+
+class SchemaMismatchError(RuntimeError):
+    """
+    Raised at startup when an existing table lacks columns that this code
+    uses: the database was made by an older version of the example.
+    """
+
+
+def _check_columns(engine: Engine) -> None:
+    """Fail at startup, not at every request, on tables made by older code."""
+    found = inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in found.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in have]
+        if missing:
+            msg = (
+                f"Table {table.name!r} of {engine.url!r} has no column "
+                f"{', '.join(missing)}: an older version made it; migrate it "
+                "or start from a new database."
+            )
+            raise SchemaMismatchError(msg)
+
+
+# -- a deadline on every PostgreSQL call, kept by the client -------------------
 
 
 class _Watchdog:
@@ -233,16 +296,24 @@ def _shut_down(fd: int) -> None:
 
 _watchdog = _Watchdog()
 
+# A forked child has no watchdog thread, and maybe a lock its parent held.
+os.register_at_fork(after_in_child=_watchdog._reset)  # noqa: SLF001 -- this module's own object
+
 #: Seconds a PostgreSQL call may take beyond ``statement_timeout`` before the
 #: client breaks its connection.
 CLIENT_GRACE = 1.0
 
-# The client's deadline of each engine's calls, for the commit.
-_call_limits: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
-
-def _watch_calls(engine: Engine, limit: float) -> None:
-    """Give every statement on *engine*'s connections *limit* seconds."""
+def watch_calls(engine: Engine, statement_timeout: float | None) -> None:
+    """
+    Give every statement and every commit on *engine*'s PostgreSQL
+    connections ``statement_timeout`` + :data:`CLIENT_GRACE` seconds, after
+    which the client breaks the connection; SQLite's calls are local, and
+    ``None`` sets no deadline.
+    """
+    if engine.dialect.name == "sqlite" or statement_timeout is None:
+        return
+    limit = statement_timeout + CLIENT_GRACE
 
     def begin(_conn: Connection, cursor: Any, *_: Any) -> None:
         _watchdog.begin(cursor.connection, limit)
@@ -256,279 +327,18 @@ def _watch_calls(engine: Engine, limit: float) -> None:
         if cursor is not None:
             _watchdog.end(cursor.connection)
 
+    def committing(conn: Connection) -> None:
+        # Watched until the connection is back in the pool: the commit, and
+        # the pool's reset after it.
+        _watchdog.begin(conn.connection.driver_connection, limit)  # type: ignore[arg-type]
+
+    def checked_in(dbapi_connection: Any, _record: Any) -> None:
+        # None when the connection was discarded (the watchdog broke it).
+        if dbapi_connection is not None:
+            _watchdog.end(dbapi_connection)
+
     event.listen(engine, "before_cursor_execute", begin)
     event.listen(engine, "after_cursor_execute", end)
     event.listen(engine, "handle_error", failed)
-
-
-def _after_fork_in_child() -> None:
-    _forget_parent_connections()
-    _watchdog._reset()  # noqa: SLF001 -- this module's own object
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # SQLite leaves foreign keys off unless each connection asks.
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
-
-
-def fold(value: str) -> str:
-    """
-    Return *value* folded for a search that ignores case: Unicode case
-    folding of the canonical decomposition, composed again (``"ÉCOLE"`` and
-    ``"école"`` both give ``"école"``, ``"Straße"`` gives ``"strasse"``).
-
-    Python folds, not the database, so that SQLite (whose ``lower()`` only
-    knows ASCII) and PostgreSQL (whose ``lower()`` depends on the database's
-    locale) search alike.
-    """
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", value).casefold())
-
-
-def _timeouts(
-    backend: str,
-    connect_timeout: float | None,
-    statement_timeout: float | None,
-    busy_timeout: float | None,
-) -> dict[str, Any]:
-    """The driver's connect arguments that bound how long a database may take."""
-    if backend == "sqlite":
-        # sqlite3 waits this long for another writer's lock, then raises
-        # "database is locked".
-        return {} if busy_timeout is None else {"timeout": busy_timeout}
-    args: dict[str, Any] = {}
-    if connect_timeout is not None:
-        # libpq takes whole seconds, and treats less than 2 as 2.
-        args["connect_timeout"] = max(2, round(connect_timeout))
-    if statement_timeout is not None:
-        milliseconds = max(1, round(statement_timeout * 1000))
-        args["options"] = f"-c statement_timeout={milliseconds}"
-    return args
-
-
-def make_engine(
-    url: str | URL,
-    options: Mapping[str, Any] | None = None,
-    *,
-    read_only: bool = False,
-    connect_timeout: float | None = None,
-    statement_timeout: float | None = None,
-    busy_timeout: float | None = None,
-) -> Engine:
-    """
-    Return an engine for *url*, with *options* for :func:`sqlalchemy.create_engine`.
-
-    With *read_only*, an SQLite file is opened with ``mode=ro``: every write
-    fails in the database itself.
-    Other databases get read-only transactions from :func:`transaction`
-    instead, on the same engine.
-
-    The timeouts, in seconds, bound how long a request waits for the
-    database (``None``: the driver's default):
-
-    Args:
-        url: The database's URL.
-
-        options: Keyword arguments of :func:`sqlalchemy.create_engine`; their
-            ``connect_args`` win over the timeouts.
-
-        read_only: Open an SQLite file read-only.
-
-        connect_timeout: PostgreSQL: how long opening a connection may take
-            (libpq's ``connect_timeout``, whole seconds, at least 2).
-
-        statement_timeout: PostgreSQL: how long one statement may run,
-            waiting for locks included (``statement_timeout``); the server
-            cancels it after that, and should the server not answer, the
-            client breaks the connection :data:`CLIENT_GRACE` seconds later.
-
-        busy_timeout: SQLite: how long a statement waits for another
-            connection's write lock before it fails with "database is
-            locked".
-    """
-    parsed = make_url(url)
-    sqlite = parsed.get_backend_name() == "sqlite"
-    if sqlite and (parsed.database or ":memory:") == ":memory:":
-        # Each connection would get a database of its own.
-        msg = (
-            f"DATABASE_URL {parsed!r} is not an SQLite file; use "
-            "sqlite:////absolute/path.sqlite3."
-        )
-        raise ValueError(msg)
-    if read_only:
-        if not sqlite:
-            msg = f"Only SQLite gets a read-only engine, not {parsed!r}."
-            raise ValueError(msg)
-        parsed = _sqlite_read_only(parsed)
-    settings = dict(options or {})
-    connect_args = _timeouts(
-        parsed.get_backend_name(), connect_timeout, statement_timeout, busy_timeout
-    )
-    settings["connect_args"] = {**connect_args, **settings.get("connect_args", {})}
-    engine = create_engine(parsed, **settings)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    elif statement_timeout is not None:
-        # The server cancels a statement after statement_timeout; the client
-        # gives up a little later, should the server not be heard from.
-        limit = statement_timeout + CLIENT_GRACE
-        _call_limits[engine] = limit
-        _watch_calls(engine, limit)
-    _engines.add(engine)
-    return engine
-
-
-def _sqlite_read_only(url: URL) -> URL:
-    database = url.database or ""
-    return url.set(
-        database=f"file:{quote(database)}",
-        query={**url.query, "mode": "ro", "uri": "true"},
-    )
-
-
-def create_schema(engine: Engine, *, attempts: int = 3) -> None:
-    """
-    Create the tables that do not exist yet.
-
-    Two gunicorn workers may both find a table missing and both create it;
-    the loser's error is retried, and then finds the table there.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            with engine.begin() as conn:
-                metadata.create_all(conn)
-        except DBAPIError:  # noqa: PERF203 -- runs once, at startup
-            if attempt == attempts:
-                raise
-            log.info("Creating the schema raced another process; retrying.")
-        else:
-            break
-    _check_columns(engine)
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            # Readers do not block the writer, nor the writer the readers.
-            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
-
-
-class SchemaMismatchError(RuntimeError):
-    """
-    Raised at startup when an existing table lacks columns that this code
-    uses: the database was made by an older version of the example.
-    """
-
-
-def _check_columns(engine: Engine) -> None:
-    """Fail at startup, not at every request, on tables made by older code."""
-    found = inspect(engine)
-    for table in metadata.sorted_tables:
-        have = {column["name"] for column in found.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in have]
-        if missing:
-            msg = (
-                f"Table {table.name!r} of {engine.url!r} has no column "
-                f"{', '.join(missing)}: an older version made it; migrate it "
-                "or start from a new database."
-            )
-            raise SchemaMismatchError(msg)
-
-
-# -- one transaction per request ----------------------------------------------
-
-
-def _end_transaction(conn: Connection, response: Response) -> Response:
-    """
-    Commit the request's transaction before its response leaves, if the view
-    succeeded; roll it back if not.
-
-    A commit that fails here raises, and Flask answers ``500`` instead of the
-    response: a client is never told ``201`` for a write that was lost.
-    """
-    limit = _call_limits.get(conn.engine)
-    if response.status_code >= 400:  # noqa: PLR2004 -- an error
-        conn.rollback()
-    elif limit is None:
-        conn.commit()
-    else:
-        driver = conn.connection.driver_connection
-        with _watchdog.watching(driver, limit):  # type: ignore[arg-type]
-            conn.commit()
-    return response
-
-
-# Set on g by mark_request_context(), before anything else of a request runs.
-_REQUEST_MARK = "_example_api_request"
-
-
-def _in_the_request() -> bool:
-    """
-    Whether the current app context is the one the current request runs in.
-
-    A health check may ping in an app context of its own while the request's
-    context variables are still visible (a thread started with a copy of
-    them): a connection opened there is not the request's, and must not be
-    committed or rolled back by the request's thread when its response
-    leaves, since the ping may still be using it.
-    """
-    return has_request_context() and g.get(_REQUEST_MARK) is True
-
-
-def mark_request_context() -> None:
-    """
-    Mark the app context of the current request: connections opened in it
-    (and only in it) end with the request's response.
-
-    Registered as the app's first ``before_request`` function.
-    """
-    setattr(g, _REQUEST_MARK, True)
-
-
-def transaction(
-    engine: Engine, *, read_only: bool = False
-) -> Callable[[], Iterator[Connection]]:
-    """
-    Return a generator factory of connections, one transaction per request.
-
-    In a request, the transaction is committed just before the response is
-    sent if the view succeeded (a status below 400), and rolled back
-    otherwise.
-    The container throws an exception that ends the request into the
-    generator at its ``yield``: the transaction is rolled back.
-    The connection always goes back to *engine*'s pool, and whatever was
-    not committed is rolled back there.
-    Outside a request (a command, a shell), and in an app context other
-    than the request's (a health check's ping), commit yourself: the
-    connection is closed, and what was not committed rolled back, when that
-    app context ends.
-
-    With *read_only* on another database than SQLite, each transaction starts
-    with ``SET TRANSACTION READ ONLY``.
-    """
-    set_read_only = read_only and engine.dialect.name != "sqlite"
-
-    def connection() -> Iterator[Connection]:
-        with engine.connect() as conn:
-            if set_read_only:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            if _in_the_request():
-                after_this_request(functools.partial(_end_transaction, conn))
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-
-    return connection
-
-
-def ping(conn: Connection) -> None:
-    """Check that the database answers."""
-    conn.execute(text("SELECT 1")).scalar_one()
-
-
-def now() -> datetime:
-    """The current time, in UTC."""
-    return datetime.now(UTC)
+    event.listen(engine, "commit", committing)
+    event.listen(engine.pool, "checkin", checked_in)

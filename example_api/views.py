@@ -5,32 +5,29 @@ The endpoints: bookmarks on ``api``, a tag report on the read-only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, NewType
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from flask import Blueprint, current_app, url_for
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
-from flask_servicecbv import ServiceAttr, register_factory
+from flask_servicecbv import ServiceAttr
 from flask_servicecbv.rest import (
     CollectionView,
     ItemView,
     Pagination,
+    ReadOnlyCollectionView,
     RestView,
     returns,
 )
+from flask_servicecbv.rest.pagination import CursorPagination
+from flask_servicecbv.sqlalchemy import register_read_only
 
-from .db import ping, transaction
 from .policy import TagPolicy
 from .repository import BookmarkRepository, tag_counts
 from .schemas import BookmarkFilters, BookmarkSchema, IndexSchema, TagReportSchema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from flask_servicecbv import Container
-
-#: The engine of the read-only connections; on PostgreSQL the app's engine.
-ReadOnlyEngine = NewType("ReadOnlyEngine", Engine)
+    from collections.abc import Mapping
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 reports = Blueprint("reports", __name__, url_prefix="/reports/v1")
@@ -54,7 +51,30 @@ class BookmarkList(CollectionView):
     repository = ServiceAttr(BookmarkRepository)
     schema = BookmarkSchema
     FILTERS = BookmarkFilters
+    #: ?sort=title,-created_at; the id breaks ties, and alone is the default.
+    SORTABLE = BookmarkRepository.SORTABLE
     PAGINATION = Pagination(default=20, maximum=100)
+    LOOKUP = "bookmark_id"
+    ITEM_ENDPOINT = "api.bookmark"
+
+
+class BookmarkScroll(ReadOnlyCollectionView):
+    """
+    Bookmarks, by cursor: the same filters and orders as the list, each page
+    as quick as the first however deep, and no item missed or seen twice
+    while others are added or deleted.
+    """
+
+    OPENAPI: ClassVar[Mapping[str, Any]] = {
+        **DATABASE_BUSY,
+        "get": {"summary": "List Bookmark items by cursor, a page at a time."},
+    }
+
+    repository = ServiceAttr(BookmarkRepository)
+    schema = BookmarkSchema
+    FILTERS = BookmarkFilters
+    SORTABLE = BookmarkRepository.SORTABLE
+    PAGINATION = CursorPagination(default=20, maximum=100)
     LOOKUP = "bookmark_id"
     ITEM_ENDPOINT = "api.bookmark"
 
@@ -71,6 +91,9 @@ class BookmarkItem(ItemView):
 
 api.add_url_rule("/bookmarks", view_func=BookmarkList.as_view("bookmarks"))
 api.add_url_rule(
+    "/bookmarks/by-cursor", view_func=BookmarkScroll.as_view("bookmarks_by_cursor")
+)
+api.add_url_rule(
     "/bookmarks/<id:bookmark_id>", view_func=BookmarkItem.as_view("bookmark")
 )
 
@@ -78,20 +101,10 @@ api.add_url_rule(
 # -- reports: the same database, read-only -----------------------------------
 
 
-def read_only_connection(container: Container) -> Iterator[Connection]:
-    """
-    Open a read-only transaction: every request of the ``reports`` blueprint
-    gets this connection instead of the app's.
-    """
-    engine = container.get(ReadOnlyEngine)
-    yield from transaction(engine, read_only=True)()
-
-
-# The blueprint's layer overrides the app's connection service, for every
-# view of the blueprint and every service built on the connection.
-register_factory(
-    reports, Connection, read_only_connection, ping=ping, name="database-read-only"
-)
+# The blueprint's layer overrides the app's connection service with read-only
+# connections to the same database, for every view of the blueprint and every
+# service built on the connection: a write fails in the database itself.
+register_read_only(reports)
 
 
 class TagReport(RestView):

@@ -31,14 +31,14 @@ from werkzeug.exceptions import PreconditionFailed, SecurityError
 
 import flask_servicecbv as svc
 from example_api import check_host, create_app, db
-from example_api.db import UTCDateTime, bookmark, bookmark_tag, make_engine, metadata
+from example_api.db import UTCDateTime, bookmark, bookmark_tag, metadata
 from example_api.policy import TagPolicy
 from example_api.repository import BookmarkRepository
 from example_api.schemas import MAX_TAG_ENTRIES, MAX_TAGS, URL_PATTERN
-from example_api.views import ReadOnlyEngine
 from flask_servicecbv.exceptions import ConfigurationError
 from flask_servicecbv.rest import InMemoryRepository
 from flask_servicecbv.rest.openapi import build_spec
+from flask_servicecbv.sqlalchemy import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def _api_client(api):
 def _rows(app) -> list[dict]:
     """Every bookmark in the database, read on a connection of its own."""
     with app.app_context():
-        engine = svc.get(ReadOnlyEngine)
+        engine = svc.get(Engine)
         with engine.connect() as conn:
             rows = conn.execute(select(bookmark).order_by(bookmark.c.id))
             return [dict(row._mapping) for row in rows]
@@ -232,6 +232,75 @@ class TestBookmarks:
         assert resp.json["meta"] == {"page": 2, "per_page": 2, "total": 3, "pages": 2}
         assert 'rel="prev"' in resp.headers["Link"]
 
+    def test_sort(self, api_client):
+        """
+        ?sort= orders by the allowed names, - before a name descending, the
+        id breaking ties; another name is a 422 naming the allowed ones.
+        """
+        b, a, c = (_create(api_client, title=t) for t in ("B", "A", "C"))
+        again = _create(api_client, title="A")
+
+        def titles(sort):
+            resp = api_client.get("/api/v1/bookmarks", query_string={"sort": sort})
+            return [item["id"] for item in resp.json["items"]]
+
+        refused = api_client.get("/api/v1/bookmarks?sort=url")
+
+        assert titles("title") == [a["id"], again["id"], b["id"], c["id"]]
+        assert titles("-title,-created_at") == [c["id"], b["id"], again["id"], a["id"]]
+        assert titles("-created_at") == [again["id"], c["id"], a["id"], b["id"]]
+        assert refused.status_code == 422
+        assert "title" in refused.json["errors"]["query"]["sort"][0]
+
+    def test_pages_by_cursor(self, api_client):
+        """
+        /bookmarks/by-cursor pages by cursor, in the asked order, with the
+        filters: a bookmark added behind the cursor meanwhile is not seen,
+        one added ahead is, and none twice.
+        """
+        for title in ("d", "b", "a", "c"):
+            _create(api_client, title=title, tags=["x"])
+        _create(api_client, title="aa", tags=["other"])
+        url = "/api/v1/bookmarks/by-cursor"
+        query = {"per_page": 2, "sort": "title", "tag": "x"}
+
+        first = api_client.get(url, query_string=query)
+        _create(api_client, title="ab", tags=["x"])
+        _create(api_client, title="e", tags=["x"])
+        second = api_client.get(
+            url, query_string={**query, "after": first.json["meta"]["next"]}
+        )
+        third = api_client.get(
+            url, query_string={**query, "after": second.json["meta"]["next"]}
+        )
+
+        def titles(resp):
+            return [item["title"] for item in resp.json["items"]]
+
+        assert (titles(first), titles(second), titles(third)) == (
+            ["a", "b"],
+            ["c", "d"],
+            ["e"],
+        )
+        assert 'rel="next"' in first.headers["Link"]
+        assert third.json["meta"] == {"next": None, "per_page": 2}
+
+    def test_foreign_cursor_refused(self, api_client):
+        """
+        A cursor made for another order is a 422.
+        """
+        _create(api_client)
+        _create(api_client)
+        first = api_client.get("/api/v1/bookmarks/by-cursor?per_page=1&sort=title")
+
+        resp = api_client.get(
+            "/api/v1/bookmarks/by-cursor",
+            query_string={"after": first.json["meta"]["next"]},
+        )
+
+        assert resp.status_code == 422
+        assert list(resp.json["errors"]["query"]) == ["after"]
+
     def test_filter_by_tag(self, api_client):
         """
         ?tag= selects the bookmarks that carry the tag, in any case.
@@ -314,7 +383,7 @@ class TestBookmarks:
         assert api_client.delete(f"/api/v1/bookmarks/{item['id']}").status_code == 204
         assert api_client.get(f"/api/v1/bookmarks/{item['id']}").status_code == 404
         assert _create(api_client)["id"] > item["id"]
-        with api.app_context(), svc.get(ReadOnlyEngine).connect() as conn:
+        with api.app_context(), svc.get(Engine).connect() as conn:
             tags = conn.execute(select(func.count()).select_from(bookmark_tag))
             assert tags.scalar_one() == 0
 
@@ -967,31 +1036,32 @@ class _CapturedError(Exception):
 
 
 class TestPingContext:
-    def test_only_the_request_connection_ends_with_the_response(self, api, monkeypatch):
+    def test_only_the_request_connection_ends_with_the_response(self, api):
         """
         A connection opened in an app context of its own while a request is
-        active (a health check's ping) is not committed or rolled back by the
-        request's response, which the ping may still be using; it is closed
-        with its app context. The request's own connection is committed.
+        active (a health check's ping) is not ended by the request's
+        response, which the ping may still be using: it is committed and
+        closed with its own app context. The request's own connection is
+        committed by the response.
         """
-        ended = []
-        real = db._end_transaction
+        committed = []
+        record = committed.append
+        with api.app_context():
+            engine = svc.get(Engine)
+        event.listen(engine, "commit", record)
+        try:
+            with api.test_request_context("/api/v1/bookmarks", method="POST"):
+                api.preprocess_request()
+                svc.get(BookmarkRepository).create(BOOKMARK)
+                with api.app_context():
+                    pinged = svc.get(Connection)
+                    pinged.execute(text("SELECT 1"))
+                api.process_response(api.response_class("ok", status=201))
+                own = svc.get(Connection)
+        finally:
+            event.remove(engine, "commit", record)
 
-        def spy(conn, response):
-            ended.append(conn)
-            return real(conn, response)
-
-        monkeypatch.setattr(db, "_end_transaction", spy)
-        with api.test_request_context("/api/v1/bookmarks", method="POST"):
-            api.preprocess_request()
-            svc.get(BookmarkRepository).create(BOOKMARK)
-            with api.app_context():
-                pinged = svc.get(Connection)
-                pinged.execute(text("SELECT 1"))
-            api.process_response(api.response_class("ok", status=201))
-            own = svc.get(Connection)
-
-        assert ended == [own]
+        assert committed == [pinged, own]
         assert pinged.closed
         assert [row["title"] for row in _rows(api)] == ["Flask"]
 
@@ -1052,16 +1122,23 @@ class TestTransactions:
         assert api.test_client().post("/refuse").status_code == 409
         assert _rows(api) == []
 
-    def test_outside_a_request_commit_yourself(self, api):
+    def test_outside_a_request_committed_with_the_app_context(self, api):
         """
-        Outside a request (a command, a shell) nothing is committed unless
-        the code commits.
+        Outside a request (a command, a shell) the app context's transaction
+        is committed when the app context ends, and rolled back when an
+        error ends it.
         """
-        with api.app_context():
-            svc.get(BookmarkRepository).create(BOOKMARK)
+
+        def create_then_fail():
+            with api.app_context():
+                svc.get(BookmarkRepository).create(BOOKMARK)
+                msg = "stop"
+                raise RuntimeError(msg)
+
         with api.app_context():
             svc.get(BookmarkRepository).create({**BOOKMARK, "title": "Kept"})
-            svc.get(Connection).commit()
+        with pytest.raises(RuntimeError, match="stop"):
+            create_then_fail()
 
         assert [row["title"] for row in _rows(api)] == ["Kept"]
 
@@ -1474,6 +1551,7 @@ class TestWiring:
         assert set(document["paths"]) == {
             "/",
             "/api/v1/bookmarks",
+            "/api/v1/bookmarks/by-cursor",
             "/api/v1/bookmarks/{bookmark_id}",
             "/health",
             "/reports/v1/tags",
@@ -1849,7 +1927,7 @@ class TestDatabase:
         When another process created the tables first (the CREATE fails), the
         schema creation tries again and finds them.
         """
-        engine = db.make_engine(database_url)
+        engine = make_engine(database_url)
         real = db.metadata.create_all
         calls = []
 
@@ -1876,7 +1954,7 @@ class TestDatabase:
         def fail(conn):
             conn.exec_driver_sql("CREATE TABLE no_such_syntax (")
 
-        engine = db.make_engine(database_url)
+        engine = make_engine(database_url)
         monkeypatch.setattr(db.metadata, "create_all", fail)
         try:
             with pytest.raises(DBAPIError, match="no_such_syntax"):
@@ -1913,13 +1991,6 @@ class TestDatabase:
         """
         with pytest.raises(ValueError, match="is not an SQLite file; use"):
             create_app({"DATABASE_URL": url})
-
-    def test_read_only_engine_is_sqlite_only(self):
-        """
-        Other databases get read-only transactions, not a read-only engine.
-        """
-        with pytest.raises(ValueError, match="Only SQLite gets a read-only engine"):
-            make_engine("postgresql+psycopg://x@127.0.0.1/x", read_only=True)
 
     def test_naive_datetime_refused(self):
         """
