@@ -623,7 +623,7 @@ def action(name: str, *, method: str = "post") -> Callable[[Any], Action]:
     The function is called with the item (looked up as for ``GET``:
     ``404`` when there is none) after ``If-Match`` and ``If-None-Match``
     are checked against it (``412``; ``428`` without ``If-Match`` when the
-    view sets :attr:`~_GenericMixin.REQUIRE_IF_MATCH`), and with the URL
+    view sets :attr:`~RetrieveMixin.REQUIRE_IF_MATCH`), and with the URL
     variables and its declared inputs as keyword arguments.
     Its :func:`~flask_servicecbv.rest.reads`, :func:`~flask_servicecbv.rest.returns`
     and :func:`~flask_servicecbv.rest.doc` declarations, and the view's
@@ -644,7 +644,7 @@ def action(name: str, *, method: str = "post") -> Callable[[Any], Action]:
         LoanItem.add_url_rules(bp, "/loans/<id:item_id>", "loan")
 
     The check of the preconditions and the action's own writes are two
-    steps: for one atomic step, pass :meth:`~_GenericMixin.precondition` to
+    steps: for one atomic step, pass :meth:`~RetrieveMixin.precondition` to
     the repository's write.
 
     Args:

@@ -247,8 +247,8 @@ class SQLAlchemyRepository:
     #: ``onupdate``, a ``server_default``).
     WRITABLE: ClassVar[Sequence[str] | None] = None
 
-    #: Filters by name: the keys of ``filters`` that :meth:`list` and
-    #: :meth:`count` accept.
+    #: The filters, by name; their names are the keys of ``filters`` that
+    #: :meth:`list` and :meth:`count` accept.
     FILTERS: ClassVar[Mapping[str, Filter]] = {}
 
     #: The columns ``order=`` may name; the primary key always may.

@@ -278,7 +278,8 @@ def _read_only(conn: Connection) -> bool:
     setting must be undone before the connection goes back to the pool.
 
     Raises:
-        ConfigurationError: The database is neither PostgreSQL nor SQLite.
+        flask_servicecbv.exceptions.ConfigurationError: The database is
+            neither PostgreSQL nor SQLite.
     """
     name = conn.dialect.name
     if name == "postgresql":
@@ -317,7 +318,9 @@ def connection_factory(
         read_only: Every write fails in the database itself: PostgreSQL's
             transactions are read-only, SQLite's connection is
             ``query_only`` until it goes back to the pool.
-            Other databases raise :exc:`ConfigurationError` on first use.
+            Other databases raise
+            :exc:`~flask_servicecbv.exceptions.ConfigurationError` on first
+            use.
     """
 
     def connection(container: Container) -> Iterator[Connection]:
@@ -496,7 +499,8 @@ def init_app(app: FlaskAppT, *, session: bool = False) -> FlaskAppT:
         The app.
 
     Raises:
-        ConfigurationError: ``SQLALCHEMY_DATABASE_URI`` is missing, a timeout
+        flask_servicecbv.exceptions.ConfigurationError:
+            ``SQLALCHEMY_DATABASE_URI`` is missing, a timeout
             is not a positive number, or init_app already ran for the app.
     """
     if EXTENSION_KEY in app.extensions:
