@@ -51,7 +51,13 @@ from marshmallow import ValidationError
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import (
+    Forbidden,
+    HTTPException,
+    InternalServerError,
+    Unauthorized,
+)
 
 from flask_servicecbv.rest import MAX_ID, MAX_PAGE
 from flask_servicecbv.rest.etag import etag_of
@@ -65,6 +71,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from example_api import DEFAULTS, check_host  # noqa: E402
+from example_api.auth import (  # noqa: E402
+    DEFAULT_SCOPES,
+    READ,
+    WRITE,
+    TokenStore,
+    User,
+    issue_token,
+)
 from example_api.db import (  # noqa: E402
     bookmark,
     bookmark_tag,
@@ -149,7 +163,31 @@ def create_twin() -> Flask:  # noqa: C901, PLR0915 -- one app, written out in fu
         return g.db  # type: ignore[no-any-return]
 
     def repository() -> BookmarkRepository:
-        return BookmarkRepository(get_db(), policy)
+        return BookmarkRepository(get_db(), policy, owner=g.user.id)
+
+    def challenge(**params: str) -> WWWAuthenticate:
+        return WWWAuthenticate("bearer", {"realm": "bookmarks", **params})
+
+    @app.before_request
+    def authenticate() -> None:
+        # As the example: the token's user by the token's SHA-256, on the
+        # request's connection; reads need one scope, writes another.
+        if not request.path.startswith("/api/"):
+            return
+        kind, _, token = request.headers.get("Authorization", "").partition(" ")
+        if kind.lower() != "bearer" or not token:
+            raise Unauthorized(www_authenticate=challenge())
+        user: User | None = TokenStore(get_db()).verify_token(token.strip())
+        if user is None:
+            raise Unauthorized(www_authenticate=challenge(error="invalid_token"))
+        needed = READ if request.method in {"GET", "HEAD"} else WRITE
+        if needed not in user.scopes:
+            response = Forbidden().get_response()
+            response.www_authenticate = challenge(
+                error="insufficient_scope", scope=needed
+            )
+            raise Forbidden(response=response)
+        g.user = user
 
     @app.after_request
     def end_transaction(response: Response) -> Response:
@@ -466,14 +504,15 @@ EXPECTED = {"get": 200, "list": 200, "create": 201, "patch": 200, "invalid": 422
 
 
 def _send(
-    conn: http.client.HTTPConnection, op: tuple[str, ...], title: str
+    conn: http.client.HTTPConnection, op: tuple[str, ...], title: str, token: str
 ) -> tuple[int, bytes]:
     kind = op[0]
-    headers = {"Content-Type": "application/json"}
+    auth = {"Authorization": f"Bearer {token}"}
+    headers = {"Content-Type": "application/json", **auth}
     if kind == "get":
-        conn.request("GET", f"/api/v1/bookmarks/{op[1]}")
+        conn.request("GET", f"/api/v1/bookmarks/{op[1]}", headers=auth)
     elif kind == "list":
-        conn.request("GET", f"/api/v1/bookmarks{op[1]}")
+        conn.request("GET", f"/api/v1/bookmarks{op[1]}", headers=auth)
     elif kind == "create":
         body = {"url": "https://example.org/x", "title": title, "tags": ["load", "T3"]}
         conn.request("POST", "/api/v1/bookmarks", json.dumps(body), headers)
@@ -488,9 +527,18 @@ def _send(
 
 
 def drive(  # noqa: C901 -- the client loop and its checks, in one place
-    name: str, port: int, ops: list[tuple[str, ...]], clients: int, tally: Tally
+    name: str,
+    port: int,
+    ops: list[tuple[str, ...]],
+    clients: int,
+    tally: Tally,
+    *,
+    token: str,
 ) -> None:
-    """Send *ops* with *clients* threads, each on its own keep-alive connection."""
+    """
+    Send *ops* with *clients* threads, each on its own keep-alive connection,
+    with the bearer *token*.
+    """
     lock = threading.Lock()
     errors: list[str] = []
     shares = [ops[i::clients] for i in range(clients)]
@@ -506,7 +554,7 @@ def drive(  # noqa: C901 -- the client loop and its checks, in one place
             for number, op in enumerate(shares[index]):
                 title = f"{name}-{port}-{index}-{number}-{time.monotonic_ns()}"
                 begin = time.perf_counter()
-                status, body = _send(conn, op, title)
+                status, body = _send(conn, op, title, token)
                 latencies.append(time.perf_counter() - begin)
                 statuses[status] = statuses.get(status, 0) + 1
                 if status != EXPECTED[op[0]]:
@@ -545,8 +593,11 @@ def drive(  # noqa: C901 -- the client loop and its checks, in one place
 # -- the database -------------------------------------------------------------
 
 
-def prepare(database_url: str, seeded: int) -> None:
-    """Empty the tables, then add *seeded* bookmarks for the reads."""
+def prepare(database_url: str, seeded: int) -> str:
+    """
+    Empty the tables, then add a user with a token that reads and writes,
+    and *seeded* bookmarks of that user for the reads; return the token.
+    """
     engine = create_engine(database_url)
     try:
         metadata.drop_all(engine)
@@ -562,6 +613,10 @@ def prepare(database_url: str, seeded: int) -> None:
             for i in range(seeded)
         ]
         with engine.begin() as conn:
+            token = issue_token(conn, "bench", DEFAULT_SCOPES)
+            owner = TokenStore(conn).verify_token(token)
+            for row in repo_rows:
+                row["owner_id"] = owner.id  # type: ignore[union-attr]
             conn.execute(insert(bookmark), repo_rows)
             tagged = [
                 {"bookmark_id": bookmark_id, "tag": "t3"}
@@ -570,6 +625,7 @@ def prepare(database_url: str, seeded: int) -> None:
             conn.execute(insert(bookmark_tag), tagged)
     finally:
         engine.dispose()
+    return token
 
 
 def check_rows(database_url: str, seeded: int, tallies: list[Tally]) -> int:
@@ -616,7 +672,7 @@ def _sessions(engine: Engine, state: str | None = None) -> int:
 
 def run_database(args: argparse.Namespace, kind: str, url: str) -> dict[str, Any]:
     """Load both apps on one database; return their tallies and checks."""
-    prepare(url, args.seeded)
+    token = prepare(url, args.seeded)
     probe = create_engine(url) if kind == "postgresql" else None
     baseline = _sessions(probe) if probe is not None else None
     tallies = {"example": Tally(), "twin": Tally()}
@@ -638,13 +694,13 @@ def run_database(args: argparse.Namespace, kind: str, url: str) -> dict[str, Any
         # Untimed: every worker thread connects and warms up first.
         warmup = plan(args.warmup, args.seeded, rng)
         for name in apps:
-            drive(name, ports[name], warmup, args.clients, warm)
+            drive(name, ports[name], warmup, args.clients, warm, token=token)
         per_round = max(1, args.requests // args.rounds)
         order = ["example", "twin"]
         for _ in range(args.rounds):
             ops = plan(per_round, args.seeded, rng)
             for name in order:
-                drive(name, ports[name], ops, args.clients, tallies[name])
+                drive(name, ports[name], ops, args.clients, tallies[name], token=token)
             order.reverse()
         if probe is not None:
             left_open = _sessions(probe, "idle in transaction")

@@ -20,12 +20,15 @@ from werkzeug.wsgi import get_host
 
 import flask_servicecbv as svc
 from flask_servicecbv import sqlalchemy as sqla
+from flask_servicecbv.auth import Bearer, authenticate
 from flask_servicecbv.health import HealthView
 from flask_servicecbv.rest import IdConverter, json_errors
 from flask_servicecbv.rest.openapi import OpenAPI
 
+from .admin import admin
+from .auth import TokenStore, User, make_token_store, tokens
 from .db import check_database_url, create_schema, watch_calls
-from .repository import BookmarkRepository, make_repository
+from .repository import BookmarkRepository, callers_bookmarks
 from .views import Index, api, reports
 
 if TYPE_CHECKING:
@@ -76,11 +79,15 @@ DEFAULTS: Mapping[str, Any] = {
     },
     "OPENAPI_TITLE": "Bookmarks",
     "OPENAPI_VERSION": "1.0.0",
-    "OPENAPI_DESCRIPTION": "Bookmarks with tags, and a report of the tags.",
+    "OPENAPI_DESCRIPTION": (
+        "Each user's bookmarks with tags, and a report of the tags. Send "
+        "Authorization: Bearer <token>; flask tokens create USER makes one."
+    ),
     # One tag per blueprint, described for the people reading the document.
     "OPENAPI_TAGS": [
         {"name": "api", "description": "Bookmarks: list, create, read, change."},
         {"name": "reports", "description": "Read-only reports over the bookmarks."},
+        {"name": "admin", "description": "Every user's bookmarks, for admins."},
     ],
     "OPENAPI_DOCS_URL": "/docs",
 }
@@ -162,7 +169,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         engine.dispose()
         raise
     watch_calls(engine, app.config["DATABASE_STATEMENT_TIMEOUT"])
-    svc.register_factory(app, BookmarkRepository, make_repository)
+
+    # Who calls: a bearer token, looked up by its hash in the token store,
+    # the first time a view (or a service it builds) asks for the User.
+    svc.register_factory(app, TokenStore, make_token_store)
+    svc.register_factory(
+        app,
+        User,
+        authenticate(
+            Bearer(
+                TokenStore,
+                realm="bookmarks",
+                description="A token from `flask --app example_api tokens create`.",
+            )
+        ),
+    )
+    # The caller's bookmarks, for every layer but admin's (see admin.py).
+    svc.register_factory(app, BookmarkRepository, callers_bookmarks)
 
     if "TRUSTED_HOSTS" not in Flask.default_config:  # Flask 3.0
         app.before_request(check_host)
@@ -170,6 +193,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     json_errors(app)
     app.register_blueprint(api)
     app.register_blueprint(reports)
+    app.register_blueprint(admin)
+    app.cli.add_command(tokens)
     app.add_url_rule("/", view_func=Index.as_view("index"))
     app.add_url_rule("/health", view_func=HealthView.as_view("health"))
     OpenAPI(app)

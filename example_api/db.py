@@ -108,10 +108,44 @@ metadata = MetaData()
 # BIGINT ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY counts up.
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
+user_account = Table(
+    "user_account",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False, default=now),
+)
+
+# A token is kept as its SHA-256 only: the database never holds its text.
+access_token = Table(
+    "access_token",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column(
+        "user_id",
+        _ID,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("digest", String(64), nullable=False, unique=True),
+    # Space-separated, as OAuth 2.0 writes scopes.
+    Column("scopes", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, default=now),
+)
+
 bookmark = Table(
     "bookmark",
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
+    # Who created it: the only user who sees it on the API.
+    Column(
+        "owner_id",
+        _ID,
+        ForeignKey("user_account.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("url", String(2048), nullable=False),
     Column("title", String(200), nullable=False),
     Column("notes", Text, nullable=False, default=""),

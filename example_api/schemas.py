@@ -106,6 +106,16 @@ class BookmarkSchema(Schema):
     updated_at = fields.AwareDateTime(dump_only=True, format="iso")
 
 
+class AdminBookmarkSchema(BookmarkSchema):
+    """A bookmark as the admin blueprint shows it: with its owner."""
+
+    owner = fields.String(
+        dump_only=True,
+        required=True,
+        metadata={"description": "The name of the user who created it."},
+    )
+
+
 class BookmarkFilters(Schema):
     """The query arguments that filter the list of bookmarks."""
 

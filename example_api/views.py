@@ -17,11 +17,14 @@ from flask_servicecbv.rest import (
     Pagination,
     ReadOnlyCollectionView,
     RestView,
+    public,
+    requires,
     returns,
 )
 from flask_servicecbv.rest.pagination import CursorPagination
 from flask_servicecbv.sqlalchemy import register_read_only
 
+from .auth import READ, WRITE, User
 from .policy import TagPolicy
 from .repository import BookmarkRepository, tag_counts
 from .schemas import BookmarkFilters, BookmarkSchema, IndexSchema, TagReportSchema
@@ -40,6 +43,12 @@ DATABASE_BUSY: Final = {
 }
 
 
+#: Who may call the API: reads need bookmarks:read, writes bookmarks:write.
+#: Checked before the request's inputs are read; no token, an unknown or a
+#: revoked one is a 401, a token without the scope a 403.
+CALLER_SCOPES: Final = {"read": requires(READ), "write": requires(WRITE)}
+
+
 # -- bookmarks -----------------------------------------------------------------
 
 
@@ -48,6 +57,10 @@ class BookmarkList(CollectionView):
 
     OPENAPI = DATABASE_BUSY
 
+    PRINCIPAL = User
+    REQUIRES = CALLER_SCOPES
+
+    # The caller's bookmarks: the app's factory scopes them to the User.
     repository = ServiceAttr(BookmarkRepository)
     schema = BookmarkSchema
     FILTERS = BookmarkFilters
@@ -70,6 +83,10 @@ class BookmarkScroll(ReadOnlyCollectionView):
         "get": {"summary": "List Bookmark items by cursor, a page at a time."},
     }
 
+    PRINCIPAL = User
+    REQUIRES = CALLER_SCOPES
+
+    # The caller's bookmarks: the app's factory scopes them to the User.
     repository = ServiceAttr(BookmarkRepository)
     schema = BookmarkSchema
     FILTERS = BookmarkFilters
@@ -84,6 +101,10 @@ class BookmarkItem(ItemView):
 
     OPENAPI = DATABASE_BUSY
 
+    PRINCIPAL = User
+    REQUIRES = CALLER_SCOPES
+
+    # The caller's bookmarks: the app's factory scopes them to the User.
     repository = ServiceAttr(BookmarkRepository)
     schema = BookmarkSchema
     LOOKUP = "bookmark_id"
@@ -111,18 +132,22 @@ class TagReport(RestView):
     """Tags."""
 
     OPENAPI = DATABASE_BUSY
+    PRINCIPAL = User
+    REQUIRES = requires(READ)
 
     db = ServiceAttr(Connection)
+    user = ServiceAttr(User)
 
     @returns(TagReportSchema, etag=True)
     def get(self) -> dict[str, Any]:
         """
-        Count the bookmarks that carry each tag.
+        Count the caller's bookmarks that carry each tag.
 
         The report lists the most used tags, as many as the reports'
         tag policy allows.
         """
-        return {"tags": tag_counts(self.db, TagPolicy.from_context())}
+        policy = TagPolicy.from_context()
+        return {"tags": tag_counts(self.db, policy, self.user.id)}
 
 
 reports.add_url_rule("/tags", view_func=TagReport.as_view("tags"))
@@ -134,12 +159,15 @@ reports.add_url_rule("/tags", view_func=TagReport.as_view("tags"))
 class Index(RestView):
     """The index."""
 
+    REQUIRES = public
+
     @returns(IndexSchema)
     def get(self) -> dict[str, Any]:
         """List what this service offers."""
         links = {
             "bookmarks": (url_for("api.bookmarks"), "Bookmarks, a page at a time."),
             "tags": (url_for("reports.tags"), "How many bookmarks carry each tag."),
+            "admin": (url_for("admin.bookmarks"), "Every user's bookmarks (admin)."),
             "health": (url_for("health"), "Whether the database answers."),
         }
         spec = current_app.config.get("OPENAPI_URL")

@@ -46,6 +46,30 @@ def free_port() -> int:
 
 # -- clients -------------------------------------------------------------------
 
+#: Headers that request() and head_of() send unless given others: the bearer
+#: token that gunicorn() issued on the example's database, last.
+DEFAULT_HEADERS: dict[str, str] = {}
+
+
+def issue_token(database_url: str, user: str = "tester") -> str:
+    """
+    Create the example's tables on *database_url* if missing, and a token of
+    *user* (made if new) that reads and writes bookmarks.
+    """
+    from sqlalchemy import create_engine  # noqa: PLC0415 -- only for the example
+
+    from example_api.auth import DEFAULT_SCOPES  # noqa: PLC0415
+    from example_api.auth import issue_token as issue  # noqa: PLC0415
+    from example_api.db import create_schema  # noqa: PLC0415
+
+    engine = create_engine(database_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            return issue(conn, user, DEFAULT_SCOPES)
+    finally:
+        engine.dispose()
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -75,7 +99,7 @@ def request(
 
     A *body* that is not ``bytes`` is sent as JSON.
     """
-    sent = dict(headers or {})
+    sent = {**DEFAULT_HEADERS, **(headers or {})}
     if body is not None and not isinstance(body, bytes):
         body = json.dumps(body).encode()
         sent.setdefault("Content-Type", "application/json")
@@ -134,7 +158,8 @@ def stream(
 def head_of(method: str, path: str, headers: Mapping[str, str]) -> bytes:
     """The request line and headers of an HTTP/1.1 request."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {LOOPBACK}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
+    sent = {**DEFAULT_HEADERS, **headers}
+    lines += [f"{name}: {value}" for name, value in sent.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -239,8 +264,10 @@ def gunicorn(
     """
     Serve *app* (example_api by default) under gunicorn, *workers* processes
     of *threads* threads (gthread), on a free loopback port, with
-    ``DATABASE_URL`` set to *database_url*.
+    ``DATABASE_URL`` set to *database_url*; the requests of :func:`request`
+    and :func:`head_of` then send a bearer token issued on that database.
     """
+    DEFAULT_HEADERS["Authorization"] = f"Bearer {issue_token(database_url)}"
     port = free_port()
     command = [
         sys.executable,

@@ -19,22 +19,34 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from unittest.mock import Mock
 
 import pytest
 from flask import abort, request
 from openapi_spec_validator import validate
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import PreconditionFailed, SecurityError
 
 import flask_servicecbv as svc
 from example_api import check_host, create_app, db
-from example_api.db import UTCDateTime, bookmark, bookmark_tag, metadata
+from example_api.auth import ADMIN, READ, WRITE, User, issue_token
+from example_api.db import UTCDateTime, bookmark, bookmark_tag, create_schema, metadata
 from example_api.policy import TagPolicy
 from example_api.repository import BookmarkRepository
 from example_api.schemas import MAX_TAG_ENTRIES, MAX_TAGS, URL_PATTERN
+from flask_servicecbv.auth import hash_token
 from flask_servicecbv.exceptions import ConfigurationError
 from flask_servicecbv.rest import InMemoryRepository
 from flask_servicecbv.rest.openapi import build_spec
@@ -125,9 +137,52 @@ def _api(database_url):
     svc.close_registry(app)
 
 
+def _token(app_or_url, user="alice", scopes=(READ, WRITE)) -> str:
+    """Issue a token for *user* (created if new), as `flask tokens create` does."""
+    if isinstance(app_or_url, str):
+        engine = create_engine(app_or_url)
+        create_schema(engine)
+    else:
+        with app_or_url.app_context():
+            engine = svc.get(Engine)
+    try:
+        with engine.begin() as conn:
+            return issue_token(conn, user, scopes)
+    finally:
+        if isinstance(app_or_url, str):
+            engine.dispose()
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _client(app, user="alice", scopes=(READ, WRITE)):
+    """A test client that sends a bearer token of *user* with every request."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {_token(app, user, scopes)}"
+    return client
+
+
+def _user(app, name="alice") -> User:
+    """The User that a token of *name* authenticates as."""
+    with app.app_context():
+        found = svc.get(Connection).execute(
+            text("SELECT id FROM user_account WHERE name = :name"), {"name": name}
+        )
+        return User(found.scalar_one(), name, frozenset({READ, WRITE}))
+
+
 @pytest.fixture(name="api_client")
 def _api_client(api):
-    return api.test_client()
+    return _client(api)
+
+
+@pytest.fixture(name="alice")
+def _alice(api, api_client):
+    """Alice, the user of api_client, for code that runs outside a request."""
+    del api_client  # Issued her token, and so made her.
+    return _user(api)
 
 
 def _rows(app) -> list[dict]:
@@ -562,6 +617,417 @@ class TestConditionalRequests:
         assert _rows(api)[0]["title"] == "Changed"
 
 
+# -- who calls: tokens, scopes, owners, the admin blueprint ----------------------
+
+
+def _cli(app, *args):
+    """Run `flask tokens ...` on *app*; return the result."""
+    return app.test_cli_runner().invoke(args=["tokens", *args])
+
+
+def _all_rows(app) -> list[tuple]:
+    """Every row of every table in the database, as tuples of text."""
+    with app.app_context():
+        engine = svc.get(Engine)
+    found = MetaData()
+    found.reflect(engine)
+    with engine.connect() as conn:
+        return [
+            tuple(str(value) for value in row)
+            for table in found.sorted_tables
+            for row in conn.execute(select(table))
+        ]
+
+
+API_ROUTES = [
+    ("GET", "/api/v1/bookmarks"),
+    ("POST", "/api/v1/bookmarks"),
+    ("GET", "/api/v1/bookmarks/by-cursor"),
+    ("GET", "/api/v1/bookmarks/1"),
+    ("PUT", "/api/v1/bookmarks/1"),
+    ("PATCH", "/api/v1/bookmarks/1"),
+    ("DELETE", "/api/v1/bookmarks/1"),
+    ("GET", "/reports/v1/tags"),
+]
+
+
+class TestTokensCommand:
+    def test_create_prints_the_token_last(self, api):
+        """
+        `tokens create USER` makes the user and a token that reads and
+        writes, printed alone on the last line of stdout; it authenticates.
+        """
+        result = _cli(api, "create", "carol")
+
+        token = result.output.splitlines()[-1]
+        assert result.exit_code == 0
+        assert token.startswith("bm_")
+        assert len(token) > 40
+        resp = api.test_client().post(
+            "/api/v1/bookmarks", json=BOOKMARK, headers=_bearer(token)
+        )
+        assert resp.status_code == 201
+
+    def test_scopes(self, api):
+        """
+        --scope, repeated, gives the token those scopes and no others; an
+        unknown scope is refused.
+        """
+        token = _cli(api, "create", "carol", "--scope", "bookmarks:read")
+        token = token.output.splitlines()[-1]
+        unknown = _cli(api, "create", "carol", "--scope", "everything")
+        client = api.test_client()
+
+        read = client.get("/api/v1/bookmarks", headers=_bearer(token))
+        write = client.post("/api/v1/bookmarks", json=BOOKMARK, headers=_bearer(token))
+
+        assert (read.status_code, write.status_code) == (200, 403)
+        assert unknown.exit_code == 2
+        assert "everything" in unknown.output
+
+    def test_existing_user_gets_another_token(self, api):
+        """
+        A second token of a user is the same user's: both see its bookmarks.
+        """
+        first = _cli(api, "create", "carol").output.splitlines()[-1]
+        second = _cli(api, "create", "carol").output.splitlines()[-1]
+        client = api.test_client()
+        created = client.post(
+            "/api/v1/bookmarks", json=BOOKMARK, headers=_bearer(first)
+        )
+
+        resp = client.get(created.headers["Location"], headers=_bearer(second))
+
+        assert first != second
+        assert resp.json == created.json
+
+    @pytest.mark.parametrize("name", ["", "x" * 101, "a\x00b"])
+    def test_bad_user_name(self, api, name):
+        """A user name that is empty, too long or holds NUL is refused."""
+        result = _cli(api, "create", name)
+
+        assert result.exit_code == 2
+        assert "Give a user name of 1 to 100 characters" in result.output
+
+    def test_revoke(self, api):
+        """
+        `tokens revoke TOKEN` makes it a 401 with error="invalid_token"; a
+        token revoked twice, or never issued, is an error.
+        """
+        token = _cli(api, "create", "carol").output.splitlines()[-1]
+
+        revoked = _cli(api, "revoke", token)
+        again = _cli(api, "revoke", token)
+        resp = api.test_client().get("/api/v1/bookmarks", headers=_bearer(token))
+
+        assert (revoked.exit_code, revoked.output) == (0, "Revoked.\n")
+        assert again.exit_code == 1
+        assert "No such token" in again.output
+        assert resp.status_code == 401
+        assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+
+    def test_list_never_shows_a_token(self, api):
+        """
+        `tokens list` shows each token's user, scopes and creation time,
+        never the token.
+        """
+        carol = _cli(api, "create", "carol").output.splitlines()[-1]
+        admin = _cli(api, "create", "root", "--scope", "admin")
+        admin = admin.output.splitlines()[-1]
+
+        result = _cli(api, "list")
+
+        lines = [line.split("\t") for line in result.output.splitlines()]
+        assert [line[:2] for line in lines] == [
+            ["carol", "bookmarks:read bookmarks:write"],
+            ["root", "admin"],
+        ]
+        assert all(datetime.fromisoformat(line[2]).tzinfo for line in lines)
+        assert carol not in result.output
+        assert admin not in result.output
+
+    def test_database_holds_only_a_hash(self, api):
+        """
+        The token's text appears in no row of any table: only its SHA-256.
+        """
+        token = _cli(api, "create", "carol").output.splitlines()[-1]
+        rows = _all_rows(api)
+
+        assert not [row for row in rows if any(token in value for value in row)]
+        assert [row for row in rows if hash_token(token) in row]
+
+    def test_flask_command(self, database_url, tmp_path):
+        """
+        `flask --app example_api tokens create USER --scope ...` works from
+        the shell, on the app's database.
+        """
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "example_api",
+                "tokens",
+                "create",
+                "dave",
+                "--scope",
+                "admin",
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+        try:
+            token = result.stdout.splitlines()[-1]
+            resp = app.test_client().get("/admin/v1/bookmarks", headers=_bearer(token))
+        finally:
+            svc.close_registry(app)
+
+        assert result.returncode == 0, result.stderr
+        assert resp.status_code == 200
+
+
+class TestAuthentication:
+    @pytest.mark.parametrize(("method", "path"), API_ROUTES)
+    def test_no_token(self, api, method, path):
+        """
+        Every API and report route without a token is a JSON 401 whose
+        challenge is a Bearer one, without an error code.
+        """
+        resp = api.test_client().open(path, method=method, json=BOOKMARK)
+
+        assert resp.status_code == 401
+        assert resp.json["code"] == 401
+        assert resp.headers["WWW-Authenticate"] == 'Bearer realm="bookmarks"'
+
+    @pytest.mark.parametrize(("method", "path"), API_ROUTES)
+    def test_unknown_token(self, api, method, path):
+        """
+        An unknown token is a JSON 401 with error="invalid_token", which
+        does not echo the token.
+        """
+        token = "bm_" + "A" * 43
+        resp = api.test_client().open(
+            path, method=method, json=BOOKMARK, headers=_bearer(token)
+        )
+
+        assert resp.status_code == 401
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
+        assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+        assert token not in resp.get_data(as_text=True)
+
+    @pytest.mark.parametrize(("method", "path"), API_ROUTES)
+    def test_missing_scope(self, api, method, path):
+        """
+        Reads need bookmarks:read and writes bookmarks:write: a token without
+        the scope is a JSON 403 with error="insufficient_scope" and the scope.
+        """
+        needed = READ if method == "GET" else WRITE
+        other = WRITE if needed == READ else READ
+        client = _client(api, "carol", (other, ADMIN))
+
+        resp = client.open(path, method=method, json=BOOKMARK)
+
+        assert resp.status_code == 403
+        assert resp.json["code"] == 403
+        assert resp.headers["WWW-Authenticate"] == (
+            f'Bearer realm="bookmarks", error="insufficient_scope", scope="{needed}"'
+        )
+
+    def test_other_scheme_is_no_token(self, api):
+        """Credentials of another scheme are no bearer token: a 401."""
+        resp = api.test_client().get(
+            "/api/v1/bookmarks", headers={"Authorization": "Basic YTpi"}
+        )
+
+        assert resp.status_code == 401
+
+    @pytest.mark.parametrize("path", ["/", "/health", "/openapi.json", "/docs"])
+    def test_public_routes(self, api, path):
+        """/, /health, the document and its docs page need no token."""
+        resp = api.test_client().get(path)
+
+        assert resp.status_code == 200
+
+    def test_document_security(self, api):
+        """
+        The document has the bearer scheme, each operation its scopes, the
+        index security: [], and 401 and 403 where they can happen.
+        """
+        spec = build_spec(api)
+        paths = spec["paths"]
+        bookmarks = paths["/api/v1/bookmarks"]
+        admin = paths["/admin/v1/bookmarks/{bookmark_id}"]
+
+        scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+        assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+        assert bookmarks["get"]["security"] == [{"bearerAuth": [READ]}]
+        assert bookmarks["post"]["security"] == [{"bearerAuth": [WRITE]}]
+        assert admin["delete"]["security"] == [{"bearerAuth": [ADMIN]}]
+        assert paths["/"]["get"]["security"] == []
+        assert {"401", "403"} <= set(bookmarks["post"]["responses"])
+
+
+class TestOwnership:
+    @pytest.fixture(name="bob")
+    def _bob(self, api):
+        return _client(api, "bob")
+
+    def test_others_bookmarks_are_missing(self, api_client, bob):
+        """
+        Another user's bookmark is a 404 to every method, as a missing one
+        is, and stays as it was; the list and its filters show only the
+        caller's.
+        """
+        item = _create(api_client, tags=["shared"], title="Mine")
+        url = f"/api/v1/bookmarks/{item['id']}"
+
+        answers = [
+            bob.open(url, method=method, json=BOOKMARK).status_code
+            for method in ("GET", "PUT", "PATCH", "DELETE")
+        ]
+        listed = [
+            bob.get(path).json["items"]
+            for path in (
+                "/api/v1/bookmarks",
+                "/api/v1/bookmarks?tag=shared",
+                "/api/v1/bookmarks?q=mine",
+                "/api/v1/bookmarks/by-cursor",
+            )
+        ]
+
+        assert answers == [404, 404, 404, 404]
+        assert listed == [[], [], [], []]
+        assert api_client.get(url).json == item
+
+    def test_conditional_writes_see_only_the_callers(self, api_client, bob):
+        """
+        A write with a matching If-Match on another user's bookmark is a 404,
+        not a 412 nor a write.
+        """
+        item = _create(api_client)
+        url = f"/api/v1/bookmarks/{item['id']}"
+        etag = api_client.get(url).headers["ETag"]
+
+        resp = bob.patch(url, json={"title": "x"}, headers={"If-Match": etag})
+
+        assert resp.status_code == 404
+        assert api_client.get(url).json == item
+
+    def test_list_etag_is_the_callers(self, api_client, bob):
+        """
+        The list's ETag changes with the caller's bookmarks, not another's.
+        """
+        etag = api_client.get("/api/v1/bookmarks").headers["ETag"]
+        _create(bob)
+
+        resp = api_client.get("/api/v1/bookmarks", headers={"If-None-Match": etag})
+
+        assert resp.status_code == 304
+
+    def test_each_creates_their_own(self, api_client, bob):
+        """
+        Each user's bookmarks are theirs: two users' lists, counts and pages
+        hold only their own.
+        """
+        mine = [_create(api_client, title=f"a{i}") for i in range(3)]
+        theirs = [_create(bob, title=f"b{i}") for i in range(2)]
+
+        assert api_client.get("/api/v1/bookmarks").json["items"] == mine
+        assert bob.get("/api/v1/bookmarks").json["meta"]["total"] == len(theirs)
+
+    def test_report_counts_the_callers_tags(self, api_client, bob):
+        """/reports/v1/tags counts the caller's tags only."""
+        _create(api_client, tags=["flask", "python"])
+        _create(bob, tags=["python", "go"])
+        _create(bob, tags=["go"])
+
+        assert api_client.get("/reports/v1/tags").json == {
+            "tags": {"flask": 1, "python": 1}
+        }
+        assert bob.get("/reports/v1/tags").json == {"tags": {"go": 2, "python": 1}}
+
+
+class TestAdmin:
+    @pytest.fixture(name="root")
+    def _root(self, api):
+        return _client(api, "root", (ADMIN,))
+
+    def test_lists_every_users_with_owner(self, api, api_client, root):
+        """
+        /admin/v1/bookmarks lists every user's bookmarks, each with its
+        owner's name; an item is read the same way.
+        """
+        mine = _create(api_client, tags=["a"])
+        theirs = _create(_client(api, "bob"))
+
+        listed = root.get("/admin/v1/bookmarks").json
+        one = root.get(f"/admin/v1/bookmarks/{theirs['id']}")
+
+        assert listed["items"] == [
+            {**mine, "owner": "alice"},
+            {**theirs, "owner": "bob"},
+        ]
+        assert listed["meta"]["total"] == 2
+        assert one.json == {**theirs, "owner": "bob"}
+        assert "ETag" in one.headers
+
+    def test_delete_any(self, api_client, root):
+        """An admin deletes any user's bookmark; it is gone for its owner."""
+        item = _create(api_client)
+
+        deleted = root.delete(f"/admin/v1/bookmarks/{item['id']}")
+
+        assert deleted.status_code == 204
+        assert api_client.get(f"/api/v1/bookmarks/{item['id']}").status_code == 404
+        assert root.get(f"/admin/v1/bookmarks/{item['id']}").status_code == 404
+
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("GET", "/admin/v1/bookmarks"),
+            ("GET", "/admin/v1/bookmarks/1"),
+            ("DELETE", "/admin/v1/bookmarks/1"),
+        ],
+    )
+    def test_user_token_forbidden(self, api, api_client, method, path):
+        """
+        A user's token without the admin scope is a 403; no token a 401.
+        """
+        _create(api_client)
+
+        resp = api_client.open(path, method=method)
+        anonymous = api.test_client().open(path, method=method)
+
+        assert resp.status_code == 403
+        assert 'scope="admin"' in resp.headers["WWW-Authenticate"]
+        assert anonymous.status_code == 401
+
+    def test_admin_cannot_use_the_api_without_its_scopes(self, root):
+        """The admin scope alone does not read the API."""
+        assert root.get("/api/v1/bookmarks").status_code == 403
+
+    def test_layers(self, api):
+        """
+        The admin blueprint registers its own, unscoped repository in front
+        of the app's, which is scoped to the caller.
+        """
+        with api.app_context():
+            app_layer = svc.registry.lookup(None, BookmarkRepository)
+            admin_layer = svc.registry.lookup("admin", BookmarkRepository)
+            api_layer = svc.registry.lookup("api", BookmarkRepository)
+
+        assert app_layer.factory.__name__ == "callers_bookmarks"
+        assert admin_layer.factory.__name__ == "every_bookmark"
+        # The api blueprint has none of its own: the app's serves it.
+        assert api_layer is None
+
+
 # -- atomic conditional writes ---------------------------------------------------
 
 
@@ -571,14 +1037,14 @@ def _refuse(item):
 
 class TestConditionalWrites:
     @pytest.mark.parametrize("method", ["update", "delete"])
-    def test_precondition_gets_the_item(self, api, api_client, method):
+    def test_precondition_gets_the_item(self, api, api_client, alice, method):
         """
         The precondition is given the current bookmark as get() returns it,
         and the write happens when it returns.
         """
         item = _create(api_client, tags=["a"])
         seen = []
-        with api.app_context():
+        with api.app_context(), svc.override(User, value=alice):
             repo = svc.get(BookmarkRepository)
             current = repo.get(item["id"])
             args = ({"title": "New"},) if method == "update" else ()
@@ -597,12 +1063,12 @@ class TestConditionalWrites:
             assert _rows(api) == []
 
     @pytest.mark.parametrize("method", ["update", "delete"])
-    def test_failed_precondition_writes_nothing(self, api, api_client, method):
+    def test_failed_precondition_writes_nothing(self, api, api_client, alice, method):
         """
         What the precondition raises propagates, and nothing is written.
         """
         item = _create(api_client, tags=["a"])
-        with api.app_context():
+        with api.app_context(), svc.override(User, value=alice):
             repo = svc.get(BookmarkRepository)
             current = repo.get(item["id"])
             args = ({"title": "New", "tags": []},) if method == "update" else ()
@@ -617,13 +1083,13 @@ class TestConditionalWrites:
     @pytest.mark.parametrize(
         ("method", "missing"), [("update", None), ("delete", False)]
     )
-    def test_missing_item(self, api, method, missing):
+    def test_missing_item(self, api, alice, method, missing):
         """
         Without the bookmark, update answers None and delete False, and the
         precondition is not called.
         """
         precondition = Mock()
-        with api.app_context():
+        with api.app_context(), svc.override(User, value=alice):
             repo = svc.get(BookmarkRepository)
             args = ({"title": "New"},) if method == "update" else ()
             kwargs = {"partial": True} if method == "update" else {}
@@ -768,7 +1234,7 @@ class TestUnavailableDatabase:
                 "DATABASE_RETRY_AFTER": 2,
             }
         )
-        client = app.test_client()
+        client = _client(app)
         item = _create(client)
         with app.app_context():
             engine = svc.get(Engine)
@@ -818,12 +1284,13 @@ class TestUnavailableDatabase:
         )
         with app.app_context():
             engine = svc.get(Engine)
+        client = _client(app)
         held = engine.connect()
         try:
-            resp = app.test_client().get("/api/v1/bookmarks")
+            resp = client.get("/api/v1/bookmarks")
         finally:
             held.close()
-        after = app.test_client().get("/api/v1/bookmarks")
+        after = client.get("/api/v1/bookmarks")
         svc.close_registry(app)
 
         assert resp.status_code == 503
@@ -952,7 +1419,7 @@ class TestUnavailableDatabase:
                     "DATABASE_STATEMENT_TIMEOUT": 0.5,
                 }
             )
-            client = app.test_client()
+            client = _client(app)
             item = _create(client)
             answers = []
 
@@ -1036,7 +1503,7 @@ class _CapturedError(Exception):
 
 
 class TestPingContext:
-    def test_only_the_request_connection_ends_with_the_response(self, api):
+    def test_only_the_request_connection_ends_with_the_response(self, api, alice):
         """
         A connection opened in an app context of its own while a request is
         active (a health check's ping) is not ended by the request's
@@ -1050,7 +1517,10 @@ class TestPingContext:
             engine = svc.get(Engine)
         event.listen(engine, "commit", record)
         try:
-            with api.test_request_context("/api/v1/bookmarks", method="POST"):
+            with (
+                api.test_request_context("/api/v1/bookmarks", method="POST"),
+                svc.override(User, value=alice),
+            ):
                 api.preprocess_request()
                 svc.get(BookmarkRepository).create(BOOKMARK)
                 with api.app_context():
@@ -1105,7 +1575,7 @@ class TestTransactions:
             msg = "boom"
             raise RuntimeError(msg)
 
-        assert api.test_client().post("/boom").status_code == 500
+        assert _client(api).post("/boom").status_code == 500
         assert _rows(api) == []
 
     def test_http_error_after_a_write_rolls_back(self, api):
@@ -1119,10 +1589,10 @@ class TestTransactions:
             svc.get(BookmarkRepository).create(BOOKMARK)
             abort(409)
 
-        assert api.test_client().post("/refuse").status_code == 409
+        assert _client(api).post("/refuse").status_code == 409
         assert _rows(api) == []
 
-    def test_outside_a_request_committed_with_the_app_context(self, api):
+    def test_outside_a_request_committed_with_the_app_context(self, api, alice):
         """
         Outside a request (a command, a shell) the app context's transaction
         is committed when the app context ends, and rolled back when an
@@ -1131,11 +1601,12 @@ class TestTransactions:
 
         def create_then_fail():
             with api.app_context():
+                svc.overwrite_value(User, alice)
                 svc.get(BookmarkRepository).create(BOOKMARK)
                 msg = "stop"
                 raise RuntimeError(msg)
 
-        with api.app_context():
+        with api.app_context(), svc.override(User, value=alice):
             svc.get(BookmarkRepository).create({**BOOKMARK, "title": "Kept"})
         with pytest.raises(RuntimeError, match="stop"):
             create_then_fail()
@@ -1166,8 +1637,9 @@ class TestReports:
         """
         item = _create(api_client, tags=["kept"])
 
+        headers = {"Authorization": api_client.environ_base["HTTP_AUTHORIZATION"]}
         with (
-            api.test_request_context("/reports/v1/tags"),
+            api.test_request_context("/reports/v1/tags", headers=headers),
             pytest.raises(DBAPIError, match=r"readonly database|read-only transaction"),
         ):
             svc.get(BookmarkRepository).update(item["id"], {"tags": []}, partial=True)
@@ -1210,7 +1682,7 @@ class TestTagPolicy:
             }
         )
         try:
-            resp = app.test_client().post(
+            resp = _client(app).post(
                 "/api/v1/bookmarks", json={**BOOKMARK, "tags": ["a", "b", "c"]}
             )
         finally:
@@ -1230,7 +1702,7 @@ class TestTagPolicy:
 
         with api.app_context():
             svc.overwrite_value(TagPolicy, TagPolicy(max_tags=1), blueprint="reports")
-            resp = api.test_client().get("/reports/v1/tags")
+            resp = _client(api).get("/reports/v1/tags")
 
         assert resp.json == {"tags": {"b": 2}}
 
@@ -1245,7 +1717,7 @@ class TestTagPolicy:
             ),
         ):
             item = (
-                api.test_client()
+                _client(api)
                 .post("/api/v1/bookmarks", json={**BOOKMARK, "tags": ["Flask"]})
                 .json
             )
@@ -1420,7 +1892,7 @@ class TestTrustedHosts:
             }
         )
         try:
-            client = app.test_client()
+            client = _client(app)
             ok = client.get("/api/v1/bookmarks", headers={"Host": "api.example.org"})
             local = client.get("/api/v1/bookmarks", headers={"Host": "localhost"})
         finally:
@@ -1437,7 +1909,7 @@ class TestTrustedHosts:
         monkeypatch.setenv("FLASK_TRUSTED_HOSTS", "null")
         app = create_app({"TESTING": True, "DATABASE_URL": database_url})
         try:
-            resp = app.test_client().get(
+            resp = _client(app).get(
                 "/api/v1/bookmarks", headers={"Host": "anything.example"}
             )
         finally:
@@ -1485,7 +1957,7 @@ class TestSwappedServices:
         fake = InMemoryRepository([{**BOOKMARK, "tags": []}])
         with api.app_context():
             svc.overwrite_value(BookmarkRepository, fake)
-            resp = api.test_client().get("/api/v1/bookmarks/1")
+            resp = _client(api).get("/api/v1/bookmarks/1")
 
         assert resp.json["title"] == "Flask"
         assert _rows(api) == []
@@ -1553,6 +2025,8 @@ class TestWiring:
             "/api/v1/bookmarks",
             "/api/v1/bookmarks/by-cursor",
             "/api/v1/bookmarks/{bookmark_id}",
+            "/admin/v1/bookmarks",
+            "/admin/v1/bookmarks/{bookmark_id}",
             "/health",
             "/reports/v1/tags",
         }
@@ -1589,7 +2063,7 @@ class TestWiring:
 
         app = create_app({"TESTING": True})
         try:
-            assert _create(app.test_client())["id"] == 1
+            assert _create(_client(app))["id"] == 1
         finally:
             svc.close_registry(app)
 
@@ -1680,12 +2154,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Endpoint(NamedTuple):
+    """A server on loopback, and the bearer token its requests send."""
+
+    port: int
+    token: str
+
+
 def _http(port, method, path, body=None, headers=None):
-    """Send one request on loopback; return the status, headers and JSON body."""
+    """
+    Send one request on loopback, to a port or an Endpoint (with its token);
+    return the status, headers and JSON body.
+    """
+    sent = {"Content-Type": "application/json"} if body is not None else {}
+    if isinstance(port, Endpoint):
+        sent.update(_bearer(port.token))
+        port = port.port
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         payload = None if body is None else json.dumps(body)
-        sent = {"Content-Type": "application/json"} if body is not None else {}
         conn.request(method, path, payload, {**sent, **(headers or {})})
         resp = conn.getresponse()
         data = resp.read()
@@ -1698,8 +2185,10 @@ def _http(port, method, path, body=None, headers=None):
 def gunicorn(database_url, tmp_path, *options):
     """
     Run example_api under gunicorn (2 workers, 4 threads each) on a free
-    loopback port until the block ends; yield the port.
+    loopback port until the block ends; yield its Endpoint, with a token of
+    alice's that reads and writes.
     """
+    token = _token(database_url)
     port = _free_port()
     command = [
         sys.executable,
@@ -1714,7 +2203,7 @@ def gunicorn(database_url, tmp_path, *options):
         "example_api:create_app()",
     ]
     with _serving(command, port, database_url, tmp_path):
-        yield port
+        yield Endpoint(port, token)
 
 
 @contextlib.contextmanager
@@ -1782,8 +2271,9 @@ class TestFlaskRun:
             "run",
             f"--port={port}",
         ]
+        endpoint = Endpoint(port, _token(database_url))
         with _serving(command, port, database_url, tmp_path):
-            status, _, created = _http(port, "POST", "/api/v1/bookmarks", BOOKMARK)
+            status, _, created = _http(endpoint, "POST", "/api/v1/bookmarks", BOOKMARK)
             index = _http(port, "GET", "/")[2]
 
         assert status == 201
@@ -1884,24 +2374,33 @@ class TestGunicorn:
 
         assert tally == [[200, 412, 412, 412]] * rounds
 
-    def test_schemathesis(self, database_url, tmp_path):
+    @pytest.mark.parametrize(
+        "scopes",
+        [(READ,), (READ, WRITE), (ADMIN,)],
+        ids=["read", "read-write", "admin"],
+    )
+    def test_schemathesis(self, database_url, tmp_path, scopes):
         """
-        schemathesis with every check finds nothing: no 5xx, and every status,
-        content type, header and body is what the document says.
+        schemathesis with every check finds nothing, with a token of each
+        set of scopes: no 5xx, and every status (the 403s of a scope the
+        token lacks included), content type, header and body is what the
+        document says.
 
         A failed precondition (412) or a missing If-Match where one is
         required (428) is a valid answer to valid data: the fuzzer sends
         valid but stale entity tags, and If-None-Match: * on writes.
         """
-        with gunicorn(database_url, tmp_path) as port:
+        token = _token(database_url, "fuzzer", scopes)
+        with gunicorn(database_url, tmp_path) as endpoint:
             result = subprocess.run(  # noqa: S603 -- our own tool
                 [
                     str(Path(sys.executable).with_name("schemathesis")),
                     f"--config-file={SCHEMATHESIS_CONFIG}",
                     "run",
-                    f"http://127.0.0.1:{port}/openapi.json",
+                    f"http://127.0.0.1:{endpoint.port}/openapi.json",
+                    f"--header=Authorization: Bearer {token}",
                     "--checks=all",
-                    "--max-examples=15",
+                    "--max-examples=10",
                     "--max-failures=5",
                     "--workers=1",
                     "--generation-database=none",
@@ -1977,8 +2476,8 @@ class TestDatabase:
         with pytest.raises(
             db.SchemaMismatchError,
             match=(
-                r"'bookmark' .* has no column notes, title_folded, notes_folded, "
-                r"created_at, updated_at: "
+                r"'bookmark' .* has no column owner_id, notes, title_folded, "
+                r"notes_folded, created_at, updated_at: "
             ),
         ):
             create_app({"DATABASE_URL": database_url})

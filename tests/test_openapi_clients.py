@@ -29,10 +29,12 @@ import pytest
 from openapi_core import OpenAPI as OpenAPICore
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
+from sqlalchemy import Engine
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import flask_servicecbv as svc
 from example_api import create_app
+from example_api.auth import DEFAULT_SCOPES, issue_token
 from flask_servicecbv.rest import body_limit
 from flask_servicecbv.rest.openapi import spec_json
 
@@ -71,6 +73,12 @@ def _app(tmp_path: Path):
     return create_app(
         {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'api.sqlite3'}"}
     )
+
+
+def _token(app) -> str:
+    """A token of a user who reads and writes, issued on *app*'s database."""
+    with app.app_context(), svc.get(Engine).begin() as conn:
+        return issue_token(conn, "client", DEFAULT_SCOPES)
 
 
 def _document_bytes(tmp_path: Path) -> bytes:
@@ -286,9 +294,9 @@ def _crud(generated):
 @pytest.fixture(name="client")
 def _client(generated, tmp_path):
     client_module = importlib.import_module(PACKAGE)
-    with _serving(tmp_path) as (_, base_url):
-        client = client_module.Client(
-            base_url=base_url, raise_on_unexpected_status=True
+    with _serving(tmp_path) as (app, base_url):
+        client = client_module.AuthenticatedClient(
+            base_url=base_url, token=_token(app), raise_on_unexpected_status=True
         )
         with client:
             yield client
@@ -464,12 +472,14 @@ def _exchange(
     method: str,
     target: str,
     expected: int | None,
+    token: str | None = None,
     *,
     body: bytes | None = None,
     content_type: str = JSON,
     headers: dict[str, str] | None = None,
 ) -> Exchange:
-    sent = dict(headers or {})
+    sent = {} if token is None else {"Authorization": f"Bearer {token}"}
+    sent.update(headers or {})
     if body is not None:
         sent["Content-Type"] = content_type
     conn = http.client.HTTPConnection(urlsplit(base_url).netloc, timeout=10)
@@ -554,15 +564,16 @@ EITHER = frozenset(
 )
 
 
-def _traffic(base_url: str, limit: int) -> dict[str, Exchange]:
+def _traffic(base_url: str, limit: int, token: str) -> dict[str, Exchange]:
     """
-    Send the scripted requests in order; return each exchange by step.
+    Send the scripted requests in order, with the bearer *token*; return
+    each exchange by step.
     *limit* is the most bytes of a body the API reads.
     """
     log: dict[str, Exchange] = {}
 
     def send(step, method, target, expected, **options):
-        log[step] = _exchange(base_url, method, target, expected, **options)
+        log[step] = _exchange(base_url, method, target, expected, token, **options)
         return log[step]
 
     bookmark = {
@@ -762,7 +773,7 @@ class Traffic:
 def _traffic_fixture(tmp_path_factory):
     with _serving(tmp_path_factory.mktemp("traffic")) as (app, base_url):
         served = _exchange(base_url, "GET", "/openapi.json", 200)
-        exchanges = _traffic(base_url, body_limit(app))
+        exchanges = _traffic(base_url, body_limit(app), _token(app))
     document = served.json()
     return Traffic(base_url, exchanges, document, OpenAPICore.from_dict(document))
 

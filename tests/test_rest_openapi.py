@@ -1368,7 +1368,9 @@ class TestVariants:
 
         app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}"})
         doc = build_spec(app)
+        token = app.test_cli_runner().invoke(args=["tokens", "create", "a"]).output
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token.split()[-1]}"
         created = client.post(
             "/api/v1/bookmarks", json={"url": "https://a.example", "title": "A"}
         ).json

@@ -31,7 +31,7 @@ from bookmarks_client.roles import (
 )
 
 if TYPE_CHECKING:
-    from bookmarks_client import Client
+    from bookmarks_client import AuthenticatedClient as Client
 
 
 class Tagged(NamedTuple):
