@@ -921,7 +921,30 @@ class ListMixin(_GenericMixin):
 
     @_generic(lambda cls: cls._list_plan())  # type: ignore[attr-defined]
     def get(self, *, query: dict[str, Any], **_: Any) -> Any:
-        """List a page of items, filtered by the query."""
+        """
+        List a page of the items that the query selects.
+
+        The query loads with :attr:`FILTERS`, the arguments of
+        :attr:`PAGINATION` (``page`` and ``per_page``, or ``after`` and
+        ``per_page``) and, when :attr:`SORTABLE` is set, ``sort``: the
+        filters reach :meth:`list_items` and :meth:`count_items`, ``sort``
+        the repository's ``list()`` as ``order=``. Query arguments that
+        none of them declares are ignored, unless :attr:`UNKNOWN` says
+        otherwise. A page past the last one is empty, not missing.
+
+        It answers:
+
+        - ``200``: ``{"items": [...], "meta": {...}}``, with ``Link`` and
+          the ``ETag`` of the body.
+        - ``304``: ``If-None-Match`` names that ``ETag`` (or is ``*``).
+        - ``400``: ``If-Match`` or ``If-None-Match`` is not ``*`` or a list
+          of entity tags.
+        - ``412``: ``If-Match`` does not name that ``ETag``.
+        - ``422``: a query argument does not load: a filter's value, a
+          ``page`` or ``per_page`` out of its range, a ``sort`` name that
+          :attr:`SORTABLE` does not give (or given twice), an ``after``
+          cursor that this listing did not make for this order.
+        """
         page = self.PAGINATION.page_of(query)
         options: dict[str, Any] = {}
         if self.SORTABLE:
@@ -982,7 +1005,24 @@ class CreateMixin(_GenericMixin):
         )
     )
     def post(self, *, body: dict[str, Any], **_: Any) -> Any:
-        """Create an item."""
+        """
+        Create an item from the JSON body, loaded with :attr:`schema`.
+
+        The body's ``dump_only`` fields are refused, and so are the fields
+        that the schema does not declare, unless :attr:`UNKNOWN` says
+        otherwise; :meth:`create_item` stores the item.
+
+        It answers:
+
+        - ``201``: the new item, dumped with :attr:`schema`, and its URL in
+          ``Location`` (:meth:`item_location`).
+        - ``400``: there is no body, or it is not UTF-8 JSON.
+        - ``413``: the body is larger than ``REST_MAX_BODY_SIZE``; it is
+          not read.
+        - ``415``: the body's ``Content-Type`` is not JSON.
+        - ``422``: the body does not load: a required field missing, a
+          field unknown or read-only, a value invalid.
+        """
         item = self.create_item(body)
         return item, {"Location": self.item_location(item)}
 
@@ -992,7 +1032,18 @@ class RetrieveMixin(_GenericMixin):
 
     @_generic(lambda cls: ([], Output(_item_schema(cls), etag=True)))
     def get(self, **kwargs: Any) -> Any:
-        """Retrieve an item."""
+        """
+        Retrieve the item that the URL names, found by :meth:`get_item`.
+
+        It answers:
+
+        - ``200``: the item, dumped with :attr:`schema`, with its ``ETag``.
+        - ``304``: ``If-None-Match`` names that ``ETag`` (or is ``*``).
+        - ``400``: ``If-Match`` or ``If-None-Match`` is not ``*`` or a list
+          of entity tags.
+        - ``404``: there is no such item, or :meth:`check_object` hides it.
+        - ``412``: ``If-Match`` does not name that ``ETag``.
+        """
         return self.get_item(kwargs[self.LOOKUP])
 
 
@@ -1044,7 +1095,34 @@ class UpdateMixin(_GenericMixin):
         )
     )
     def put(self, *, body: dict[str, Any], **kwargs: Any) -> Any:
-        """Replace an item."""
+        """
+        Replace the item that the URL names with the JSON body.
+
+        The body loads with :attr:`schema`, every required field required,
+        before the item is looked up with :meth:`get_item`;
+        :meth:`update_item` writes it. With ``If-Match`` or
+        ``If-None-Match`` (or :attr:`REQUIRE_IF_MATCH`), the repository
+        checks them against the item's current ``ETag`` and writes it in
+        one atomic step (:meth:`check_precondition`).
+
+        It answers:
+
+        - ``200``: the replaced item, dumped with :attr:`schema`, with its
+          new ``ETag``.
+        - ``400``: there is no body, it is not UTF-8 JSON, or ``If-Match``
+          or ``If-None-Match`` is not ``*`` or a list of entity tags.
+        - ``404``: there is no such item, :meth:`check_object` hides it,
+          or it was deleted before the write.
+        - ``412``: ``If-Match`` does not name the item's current ``ETag``,
+          or ``If-None-Match`` does.
+        - ``413``: the body is larger than ``REST_MAX_BODY_SIZE``; it is
+          not read.
+        - ``415``: the body's ``Content-Type`` is not JSON.
+        - ``422``: the body does not load: a required field missing, a
+          field unknown or read-only, a value invalid.
+        - ``428``: :attr:`REQUIRE_IF_MATCH` is set and ``If-Match`` is
+          missing.
+        """
         return self._update(kwargs[self.LOOKUP], body, partial=False)
 
     @_generic(
@@ -1054,7 +1132,33 @@ class UpdateMixin(_GenericMixin):
         )
     )
     def patch(self, *, body: dict[str, Any], **kwargs: Any) -> Any:
-        """Change some fields of an item."""
+        """
+        Change the fields that the JSON body sends of the item that the URL
+        names; the others keep their values.
+
+        The body loads with :attr:`schema`, partially: no field is
+        required. The rest goes as for :meth:`put`: the lookup with
+        :meth:`get_item`, the write with :meth:`update_item`, the
+        preconditions checked by the repository in the same atomic step.
+
+        It answers:
+
+        - ``200``: the changed item, dumped with :attr:`schema`, with its
+          new ``ETag``.
+        - ``400``: there is no body, it is not UTF-8 JSON, or ``If-Match``
+          or ``If-None-Match`` is not ``*`` or a list of entity tags.
+        - ``404``: there is no such item, :meth:`check_object` hides it,
+          or it was deleted before the write.
+        - ``412``: ``If-Match`` does not name the item's current ``ETag``,
+          or ``If-None-Match`` does.
+        - ``413``: the body is larger than ``REST_MAX_BODY_SIZE``; it is
+          not read.
+        - ``415``: the body's ``Content-Type`` is not JSON.
+        - ``422``: a field sent does not load: unknown or read-only, or a
+          value invalid.
+        - ``428``: :attr:`REQUIRE_IF_MATCH` is set and ``If-Match`` is
+          missing.
+        """
         return self._update(kwargs[self.LOOKUP], body, partial=True)
 
 
@@ -1079,7 +1183,27 @@ class DeleteMixin(_GenericMixin):
 
     @_generic(lambda _: ([], Output(None, status=204)))
     def delete(self, **kwargs: Any) -> Any:
-        """Delete an item."""
+        """
+        Delete the item that the URL names.
+
+        The item is looked up with :meth:`get_item` first, then
+        :meth:`delete_item` deletes it. With ``If-Match`` or
+        ``If-None-Match`` (or :attr:`REQUIRE_IF_MATCH`), the repository
+        checks them against the item's current ``ETag`` and deletes it in
+        one atomic step (:meth:`check_precondition`).
+
+        It answers:
+
+        - ``204``: deleted; no body.
+        - ``400``: ``If-Match`` or ``If-None-Match`` is not ``*`` or a list
+          of entity tags.
+        - ``404``: there is no such item, :meth:`check_object` hides it,
+          or it was deleted meanwhile.
+        - ``412``: ``If-Match`` does not name the item's current ``ETag``,
+          or ``If-None-Match`` does.
+        - ``428``: :attr:`REQUIRE_IF_MATCH` is set and ``If-Match`` is
+          missing.
+        """
         item_id = kwargs[self.LOOKUP]
         # The lookup first: an item that get_item hides cannot be deleted.
         self.get_item(item_id)
