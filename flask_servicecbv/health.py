@@ -102,10 +102,10 @@ class HealthView(ServiceView):
     #: An async ping is cancelled when it times out.
     PING_TIMEOUT: ClassVar[float | None] = 5.0
 
-    #: How many threads the sync pings of one service may have at once, the
-    #: ones that timed out and have not ended yet included.
-    #: When that many have timed out and still run, checks report the service
-    #: as ``"timeout"`` at once, without starting another.
+    #: How many sync pings of one service may have timed out and still run.
+    #: When that many hang, checks report the service as ``"timeout"`` at
+    #: once, without starting another thread; a ping that finished and is
+    #: still cleaning up, within its timeout, does not count.
     MAX_PING_THREADS: ClassVar[int] = 2
 
     def get(self) -> tuple[dict[str, Any], int]:
@@ -228,8 +228,12 @@ def _flight_for(ping: ServicePing, check: _Check, timeout: float) -> _Flight | s
             # cleanups may be what hangs.
             if not flight.done.is_set() and now - flight.started < timeout:
                 return flight
-        if len(flights) >= check.max_threads:
-            return _still_running(ping, len(flights), check.timed_out)
+        # Only pings older than the timeout count as hung: one that is young
+        # and cleaning up ends soon, and a new one starts only when none is
+        # running, so the threads stay bounded.
+        hung = sum(1 for flight in flights if now - flight.started >= timeout)
+        if hung >= check.max_threads:
+            return _still_running(ping, hung, check.timed_out)
         flight = _Flight()
         thread = threading.Thread(
             target=_ping_in_thread,

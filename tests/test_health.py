@@ -830,6 +830,40 @@ class TestPingIsolation:
         assert response.status_code == 200
         assert events == ["cleaned up", "answered"]
 
+    def test_ping_cleaning_up_is_not_hung(self, app):
+        """
+        A ping that has finished and is still cleaning up, within its
+        timeout, does not count against MAX_PING_THREADS: a check that
+        arrives meanwhile starts a ping of its own and gets a real answer.
+        """
+        cleaning = threading.Event()
+        go_on = threading.Event()
+
+        def connect():
+            yield Database()
+            if not cleaning.is_set():
+                cleaning.set()
+                go_on.wait(5)
+
+        class OneThread(HealthView):
+            PING_TIMEOUT = 2.0
+            MAX_PING_THREADS = 1
+
+        register_factory(app, Database, connect, ping=ping_it)
+        app.add_url_rule("/health", view_func=OneThread.as_view("health"))
+        answers = []
+        first = threading.Thread(
+            target=lambda: answers.append(app.test_client().get("/health"))
+        )
+        first.start()
+        assert cleaning.wait(5)
+
+        second = app.test_client().get("/health")
+        go_on.set()
+        first.join(timeout=5)
+
+        assert (second.status_code, answers[0].status_code) == (200, 200)
+
     def test_finished_ping_not_shared_during_its_cleanup(self, app, release):
         """
         A ping that passed and whose cleanup then hangs (the database froze
