@@ -2391,7 +2391,15 @@ class TestGunicorn:
         valid but stale entity tags, and If-None-Match: * on writes.
         """
         token = _token(database_url, "fuzzer", scopes)
+        writer = _bearer(_token(database_url, "fuzzer", (READ, WRITE)))
         with gunicorn(database_url, tmp_path) as endpoint:
+            # A bookmark of the fuzzer's own, so that a token that cannot
+            # create one still reaches an item, not only 404s.
+            seed = {"url": "https://example.com/seed", "title": "Seed"}
+            status, _, _ = _http(
+                endpoint.port, "POST", "/api/v1/bookmarks", seed, writer
+            )
+            assert status == 201
             result = subprocess.run(  # noqa: S603 -- our own tool
                 [
                     str(Path(sys.executable).with_name("schemathesis")),

@@ -384,8 +384,11 @@ class SortField(fields.List[Any]):
     (``?sort=title,-created``); several ``sort`` arguments add up.
     It loads as the list of names as spelled (``["title", "-created"]``).
 
-    A name that is not allowed, an empty one, or one given twice is refused
-    with one message.
+    A name that is not allowed, or an empty one, is refused with one
+    message.
+    A name given again is left out: its first mention decides its direction,
+    as a later one would change nothing in SQL's ``ORDER BY``; so every value
+    that the API description allows is accepted.
     The API description shows an array whose items are an enum of
     ``name`` and ``-name``, comma-separated (``style: form``,
     ``explode: false``).
@@ -424,18 +427,18 @@ class SortField(fields.List[Any]):
         raw = [value] if isinstance(value, str) else value
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
             raise self.make_error("invalid")
-        spelled = [part for text in raw for part in text.split(",")]
-        seen: set[str] = set()
-        for each in spelled:
-            name = each.removeprefix("-")
-            if name not in self.names or name in seen:
-                msg = (
-                    f"Cannot sort by {each[:40]!r}: give each name at most "
-                    f"once, - before it to descend; names: {', '.join(self.names)}."
-                )
-                raise ValidationError(msg)
-            seen.add(name)
-        return spelled
+        order: dict[str, str] = {}
+        for text in raw:
+            for each in text.split(","):
+                name = each.removeprefix("-")
+                if name not in self.names:
+                    msg = (
+                        f"Cannot sort by {each[:40]!r}; sort by "
+                        f"{', '.join(self.names)} (- before one descends)."
+                    )
+                    raise ValidationError(msg)
+                order.setdefault(name, each)
+        return list(order.values())
 
 
 def _no_nul(value: str) -> None:
