@@ -15,6 +15,8 @@ from flask_servicecbv._context import _current_container
 from flask_servicecbv.auth import AUTHENTICATED_BY, scopes_of
 from flask_servicecbv.exceptions import PermissionDeniedError, RestDeclarationError
 
+from ._declared import _declared
+
 if TYPE_CHECKING:
     from collections.abc import Collection
 
@@ -75,8 +77,6 @@ class Requirement:
 
     def __call__(self, target: F) -> F:
         """Declare this requirement for the method *target*."""
-        from .declarations import _declared  # noqa: PLC0415 -- it imports this module
-
         if isinstance(target, type):
             msg = (
                 f"A Requirement decorates methods, not the class "

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, NotFound, default_exceptions
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 from flask_servicecbv.views import ServiceMixin, _closing_async
 
+from ._declared import _Declared, _declared
 from ._parsing import ABSENT, LOCATIONS, loader_for
 from .auth import (
     Requirement,
@@ -292,47 +293,8 @@ class Plan:
     requirement: Requirement | None = None
 
 
-@dataclass
-class _Declared:
-    """
-    A method with its declarations, until its class compiles it.
-    """
-
-    func: Callable[..., Any]
-    inputs: list[Input] = field(default_factory=list)
-    output: Output | None = None
-    # What doc() adds to the operation.
-    doc: dict[str, Any] = field(default_factory=dict)
-    # For generic views: declarations that depend on the class (its schema).
-    dynamic: Callable[[type], tuple[list[Input], Output | None]] | None = None
-    # Who may call it: see requires().
-    requirement: Requirement | None = None
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        if not issubclass(owner, RestMixin):
-            msg = (
-                f"{owner.__qualname__}.{name} is declared with @reads or "
-                f"@returns, but {owner.__qualname__} is not a RestMixin "
-                "subclass; derive it from RestView."
-            )
-            raise RestDeclarationError(msg)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Only reached on a class that was not compiled (never on a view).
-        return self.func(*args, **kwargs)
-
-
 def _class_level() -> None:
     """Stands for the methods of a class-level declaration."""
-
-
-def _declared(target: Any) -> _Declared:
-    if isinstance(target, _Declared):
-        return target
-    if not callable(target):
-        msg = f"@reads and @returns decorate methods or view classes, not {target!r}."
-        raise RestDeclarationError(msg)
-    return _Declared(target)
 
 
 def reads(
@@ -691,6 +653,9 @@ class RestMixin(ServiceMixin):
 
     # Class-level declarations, applied to methods that declare nothing.
     _servicecbv_class_decl: ClassVar[_Declared | None] = None
+
+    # What a method's declarations look for on their class (_declared.py).
+    _servicecbv_rest_view: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         own: dict[str, _Declared] = {

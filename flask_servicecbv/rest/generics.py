@@ -24,7 +24,8 @@ from werkzeug.routing import BaseConverter
 
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 
-from .declarations import Input, Output, RestMixin, _Declared
+from ._declared import _Declared
+from .declarations import Input, Output, RestMixin
 from .etag import check_preconditions, etag_of
 from .pagination import (
     CursorPage,
