@@ -129,7 +129,13 @@ nitpick_ignore_regex = [
     # Private classes that public signatures name (the base of the generic
     # mixins, a method's declarations until its class compiles them) have no
     # entry: the public classes built on them do.
-    ("py:class", r"flask_servicecbv\.[\w.]+\._[A-Za-z]\w*"),
+    (
+        "py:class",
+        r"flask_servicecbv\.[\w.]+\._[A-Za-z]\w*|_[A-Za-z]\w*",
+    ),
+    # Older Sphinx releases (on Python 3.10) name marshmallow's Schema
+    # unqualified in class attributes' types.
+    ("py:class", r"Schema"),
     # SQLAlchemy's inventory is not among the offline ones in _inventories:
     # its names in flask_servicecbv.sqlalchemy's signatures stay unlinked.
     (
