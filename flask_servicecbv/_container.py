@@ -287,6 +287,20 @@ class Container:
             if self._inflight and where in _building.get():
                 # This chain's async build of the service needs it again.
                 raise _cycle(svc)
+            kind = svc.kind
+            if kind == VALUE and not svc.enter:
+                # A ready value that is not entered: no code of the user runs,
+                # so there is nothing to record on its behalf, to undo, or for
+                # a close to interrupt; only that the service being built on
+                # top, if any, depends on it (a token store fetched by the
+                # principal's factory, say).
+                instance = svc.value
+                by_layer[where] = [(instance, {})]
+                frames = self._frames
+                if frames:
+                    frames[-1][key] = layer
+                self._instances[key] = instance
+                return instance
             # The first build of this service in this app context, _build()
             # inlined. An empty list marks the build under way until it
             # succeeds.
@@ -301,8 +315,14 @@ class Container:
             frames.append(deps)
             opened = self._epoch[0]
             try:
-                if svc.kind == GENERATOR:
+                if kind == PLAIN:
+                    # _make() inlined for the common kinds.
                     factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
+                    instance = factory(self) if svc.takes_container else factory()
+                    if svc.enter:
+                        instance = self._enter(svc, where, instance)
+                elif kind == GENERATOR:
+                    factory = svc.factory  # type: ignore[assignment]
                     gen = factory(self) if svc.takes_container else factory()
                     try:
                         instance = next(gen)
@@ -315,8 +335,12 @@ class Container:
                 if not self._end_build(saved, opened):
                     del by_layer[where]
                 raise
-            if self._end_build(saved, opened):
+            # _end_build() inlined.
+            frames.pop()
+            if self._epoch[0] != opened:
+                self.close()
                 raise _closed_while_building(svc)
+            self._instances = saved
             made.append((instance, deps))
             if frames:
                 # The service being built on top depends on this one, and on
@@ -410,17 +434,34 @@ class Container:
             )
             raise AsyncServiceError(msg)
         if svc.enter:
-            if is_context_manager(instance):
-                cm = instance
-                instance = cm.__enter__()
-                self._cleanups.append((_CM, cm, svc, where))
-            elif is_async_context_manager(instance):
-                msg = (
-                    f"Service {key_name(svc.key)} is an async context manager to "
-                    f"enter; use `await aget({key_name(svc.key)})` instead of get()."
-                )
-                raise AsyncServiceError(msg)
+            return self._enter(svc, where, instance)
         return instance
+
+    def _enter(
+        self, svc: RegisteredService, where: tuple[Any, object], obj: Any
+    ) -> Any:
+        # Enter what a sync build made, if it is a context manager. Most
+        # services are not, and one pass over the dictionaries of the classes
+        # of their type's MRO, where `with` looks for the methods, says so
+        # without the failing attribute lookups of is_context_manager() and
+        # is_async_context_manager(), each of which formats an error message.
+        for klass in type(obj).__mro__:
+            methods = klass.__dict__
+            if "__enter__" in methods or "__aenter__" in methods:
+                break
+        else:
+            return obj
+        if is_context_manager(obj):
+            instance = obj.__enter__()
+            self._cleanups.append((_CM, obj, svc, where))
+            return instance
+        if is_async_context_manager(obj):
+            msg = (
+                f"Service {key_name(svc.key)} is an async context manager to "
+                f"enter; use `await aget({key_name(svc.key)})` instead of get()."
+            )
+            raise AsyncServiceError(msg)
+        return obj
 
     def close(self, exc: BaseException | None = None) -> None:
         """

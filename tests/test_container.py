@@ -702,6 +702,55 @@ class TestContextManagers:
             ("cleanup", "db"),
         ]
 
+    def test_inherited_methods_entered(self, registry, container, events):
+        """
+        A context manager whose ``__enter__`` comes from a base class is entered
+        too: the whole MRO is searched, as ``with`` does.
+        """
+
+        class Inherits(FakeCM):
+            pass
+
+        register(registry, Database, factory=lambda: Inherits(events, "cm"))
+
+        assert container.get(Database) == "cm-entered"
+        container.close()
+        assert events == [("enter", "cm"), ("exit", "cm", None, None)]
+
+    def test_half_a_context_manager_not_entered(self, registry, container):
+        """
+        An object with ``__enter__`` but no ``__exit__`` is no context manager:
+        it is the service itself.
+        """
+
+        class HalfCM:
+            __enter__ = FakeCM.__enter__
+
+        half = HalfCM()
+        register(registry, Database, factory=lambda: half)
+
+        assert container.get(Database) is half
+        container.close()
+
+    def test_metaclass_methods_do_not_count(self, registry, container):
+        """
+        A class whose metaclass has ``__enter__`` and ``__exit__`` is a context
+        manager, its instances are not: ``with`` looks in the instance's type.
+        """
+
+        class Meta(type):
+            __enter__ = FakeCM.__enter__
+            __exit__ = FakeCM.__exit__
+
+        class Plain(metaclass=Meta):
+            pass
+
+        plain = Plain()
+        register(registry, Database, factory=lambda: plain)
+
+        assert container.get(Database) is plain
+        container.close()
+
     def test_failing_exit(self, registry, container, events, caplog):
         """
         A failing ``__exit__`` is logged and the other cleanups still run.
