@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from flask import Blueprint
 from flask_servicecbv import (
     ServiceAttr,
     ServiceView,
+    auth,
     get,
     override,
     overwrite_value,
@@ -277,6 +279,110 @@ class TestBearer:
         assert scheme.challenge("insufficient_scope", {"b", "a"}) == (
             'Bearer realm="api", error="insufficient_scope", scope="a b"'
         )
+
+
+# Every header up to a scheme name, a separator and three characters of these:
+# token characters, whitespace that str.strip() removes (Unicode included),
+# a zero-width space that it does not remove, and others.
+_SCHEME_NAMES = ("Bearer", "bEaReR", "Bear", "Bearerx", "Basic", "")
+_SEPARATORS = ("", " ", "\t")
+_CHARACTERS = "aZ0-~/+= \t\x85\u3000\u200bé,\x00"
+
+
+class _Request:
+    """What Bearer.credentials() reads of a request."""
+
+    def __init__(self, header: str) -> None:
+        self.environ = {"HTTP_AUTHORIZATION": header, "QUERY_STRING": ""}
+
+
+class TestBearerHeader:
+    def test_fused_reading_agrees(self):
+        """
+        The one match that reads a plain Bearer's header finds a token exactly
+        when credentials() finds one that verify() would pass to the store,
+        and the same token.
+        """
+        scheme = Bearer(TokenStore)
+        rests = itertools.chain.from_iterable(
+            itertools.product(_CHARACTERS, repeat=n) for n in range(4)
+        )
+        checked = 0
+        for rest in rests:
+            for name, separator in itertools.product(_SCHEME_NAMES, _SEPARATORS):
+                header = name + separator + "".join(rest)
+                token = scheme.credentials(_Request(header))
+                found = auth._BEARER_HEADER(header)
+                assert (found and found[1]) == (
+                    token if token and auth._B64TOKEN(token) else None
+                ), header
+                checked += bool(found)
+
+        assert checked > 100
+
+    def test_subclass_reads_its_own_way(self, app, store):
+        """
+        A subclass of Bearer that overrides verify() has it called on every
+        request: the fused reading is for Bearer itself.
+        """
+        calls = []
+
+        class Audited(Bearer):
+            def verify(self, verifier, credentials):
+                calls.append(credentials)
+                return super().verify(verifier, credentials)
+
+        register_value(app, TokenStore, store)
+        register_factory(app, User, authenticate(Audited(TokenStore)))
+        app.add_url_rule("/me", view_func=_me_view().as_view("me"))
+
+        response = app.test_client().get(
+            "/me", headers={"Authorization": "Bearer alice-token"}
+        )
+
+        assert response.json == {"name": "alice"}
+        assert calls == ["alice-token"]
+
+    def test_header_and_query_token(self, bearer_app):
+        """
+        A valid header does not hide a token in the query string: 400.
+        """
+        response = bearer_app.test_client().get(
+            "/me?access_token=x", headers={"Authorization": "Bearer alice-token"}
+        )
+
+        assert response.status_code == 400
+        assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
+
+    def test_after_another_scheme(self, app, store):
+        """
+        Bearer tokens are read in the header when Bearer is not the first
+        scheme, too.
+        """
+        register_value(app, TokenStore, store)
+        register_factory(
+            app,
+            User,
+            authenticate(APIKey(TokenStore, header="X-API-Key"), Bearer(TokenStore)),
+        )
+        app.add_url_rule("/me", view_func=_me_view().as_view("me"))
+
+        response = app.test_client().get(
+            "/me", headers={"Authorization": "Bearer alice-token"}
+        )
+
+        assert response.json == {"name": "alice"}
+
+    def test_scheme_recorded(self, bearer_app):
+        """
+        The scheme that authenticated the request is kept in its environ, for
+        the challenge of a 403.
+        """
+        with bearer_app.test_request_context(
+            headers={"Authorization": "Bearer alice-token"}
+        ) as ctx:
+            assert get(User) is ALICE
+            assert ctx.request.environ[AUTHENTICATED_BY].name == "bearerAuth"
 
 
 class TestLaziness:
