@@ -80,6 +80,7 @@ from flask_servicecbv.sqlalchemy import (
     request_transaction,
     session_factory,
 )
+from flask_servicecbv.sqlalchemy._repository import _python_type
 
 #: The environment variable that names a PostgreSQL database the tests may
 #: use: postgresql+psycopg://user:password@127.0.0.1:5432/dbname
@@ -1584,9 +1585,24 @@ class TestCursorValues:
         class Opaque(UserDefinedType[Any]):
             cache_ok = True
 
-        expected = Column("x", Opaque()).type.python_type
+        expected = _python_type(Column("x", Opaque()))
         assert _decode_value("x", expected) == "x"
         assert _decode_value(True, expected) is True
+
+    def test_type_that_raises(self):
+        """
+        A column type whose python_type raises NotImplementedError (as
+        SQLAlchemy 2.0's user-defined types do) takes any JSON scalar.
+        """
+
+        class Raising(UserDefinedType[Any]):
+            cache_ok = True
+
+            @property
+            def python_type(self) -> type:
+                raise NotImplementedError
+
+        assert _python_type(Column("x", Raising())) is object
 
 
 class TestConditionalWrites:

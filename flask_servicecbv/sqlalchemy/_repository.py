@@ -202,6 +202,17 @@ def _bad(argument: str, message: str) -> RequestValidationError:
     return RequestValidationError({"query": {argument: [message]}})
 
 
+def _python_type(column: ColumnElement[Any]) -> type:
+    """
+    The Python type of *column*'s values; ``object`` (any JSON scalar) when
+    its type names none, which SQLAlchemy 2.0 says by raising.
+    """
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return object
+
+
 class SQLAlchemyRepository:
     """
     A :class:`~flask_servicecbv.rest.Repository` of dicts over one SQLAlchemy
@@ -555,7 +566,7 @@ class SQLAlchemyRepository:
         return decode_cursor(
             cursor,
             [key.spelled for key in keys],
-            [key.column.type.python_type for key in keys],
+            [_python_type(key.column) for key in keys],
         )
 
     @staticmethod
