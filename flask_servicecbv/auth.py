@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from flask.globals import _cv_request
 
+from ._container import _MISSING
 from .exceptions import (
     AuthenticationError,
     AuthSchemeError,
@@ -159,7 +160,8 @@ class Scheme:
         description: Describes the scheme in the OpenAPI document.
 
     Raises:
-        AuthSchemeError: The realm cannot be sent in a challenge.
+        AuthSchemeError: The realm cannot be sent in a challenge, or the
+            verifier's key is not hashable.
     """
 
     #: The scheme's name in challenges (``Bearer``).
@@ -173,6 +175,14 @@ class Scheme:
         name: str,
         description: str | None = None,
     ) -> None:
+        try:
+            hash(verifier)
+        except TypeError:
+            msg = (
+                f"{type(self).__name__}({verifier!r}) names no service: pass the "
+                "key (a class, say) the verifier is registered under."
+            )
+            raise AuthSchemeError(msg) from None
         self.verifier = verifier
         self.realm = _quotable(realm, f"{type(self).__name__}(realm")
         self.name = name
@@ -515,7 +525,12 @@ class Authenticator:
             if found is not None and _QUERY_TOKEN not in environ.get(
                 "QUERY_STRING", ""
             ):
-                principal = container.get(first.verifier).verify_token(found[1])
+                # container.get(), without its key check: Scheme() made it.
+                key = first.verifier
+                store = container._instances.get(key, _MISSING)  # noqa: SLF001
+                if store is _MISSING:
+                    store = container._create(key)  # noqa: SLF001
+                principal = store.verify_token(found[1])
                 if principal is None:
                     raise AuthenticationError(_INVALID, self._refused[first.name])
                 environ[AUTHENTICATED_BY] = first

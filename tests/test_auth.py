@@ -23,6 +23,7 @@ from flask_servicecbv import (
     register_factory,
     register_value,
 )
+from flask_servicecbv._context import _current_container
 from flask_servicecbv.auth import (
     AUTHENTICATED_BY,
     APIKey,
@@ -372,6 +373,19 @@ class TestBearerHeader:
         )
 
         assert response.json == {"name": "alice"}
+
+    def test_store_already_made(self, bearer_app, store):
+        """
+        Called with a container that already made the token store, the factory
+        uses that store.
+        """
+        with bearer_app.test_request_context(
+            headers={"Authorization": "Bearer alice-token"}
+        ):
+            container = _current_container()
+            assert container.get(TokenStore) is store
+
+            assert authenticate(Bearer(TokenStore))(container) is ALICE
 
     def test_scheme_recorded(self, bearer_app):
         """
@@ -817,6 +831,22 @@ class TestScopesOf:
 
 
 class TestSchemeBase:
+    def test_verifier_is_a_key(self):
+        """
+        A scheme's verifier is the key of a service: one that is not hashable
+        is refused when the scheme is made.
+        """
+        with pytest.raises(AuthSchemeError, match=r"Bearer\(\[\]\) names no service"):
+            Bearer([])
+
+    def test_sha256(self):
+        """
+        The SHA-256 that tokens are kept under gives hashlib's digests;
+        without CPython's own module it is hashlib's.
+        """
+        assert auth._sha256(b"abc").digest() == hashlib.sha256(b"abc").digest()
+        assert auth._builtin_sha256("no_such_module") is None
+
     def test_abstract(self):
         """
         A scheme subclass must say how it reads, verifies and describes.
