@@ -2425,7 +2425,7 @@ class TestGunicorn:
             )
 
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-        assert "No issues found" in result.stdout
+        assert "No issues found" in result.stdout, result.stdout[-6000:]
 
 
 class TestDatabase:
