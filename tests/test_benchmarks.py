@@ -349,7 +349,7 @@ class TestBenchOpenAPI:
 
 # The smallest load: a few requests from two clients, on 5 seeded rows.
 TINY_LOAD = [
-    *("--requests", "40", "--rounds", "2", "--clients", "2"),
+    *("--requests", "40", "--rounds", "2", "--clients", "2", "--workers", "1"),
     *("--warmup", "4", "--seeded", "5"),
 ]
 

@@ -255,6 +255,18 @@ class TestConsistency:
         assert f"\nomit = {json.dumps(list(dev.ONE_PASS_ONLY))}\n" in config
         assert all((ROOT / path).exists() for path in dev.ONE_PASS_ONLY)
 
+    def test_newest_pass_only_names_tests(self):
+        """
+        What the lowest pass leaves to the newest names test files and classes
+        that exist, none of them left out of coverage.
+        """
+        for node in dev.NEWEST_PASS_ONLY:
+            path, _, name = node.partition("::")
+            source = (ROOT / path).read_text(encoding="utf-8")
+
+            assert path not in dev.ONE_PASS_ONLY
+            assert not name or f"\nclass {name}:" in source
+
     def test_installed_from(self):
         """
         An environment's stamp depends on its constraints.

@@ -12,24 +12,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from servers import (
     LOOPBACK,
-    FrozenProxy,
     Reply,
     chunked,
     gunicorn,
     head_of,
     postgresql_database,
     request,
-    rss_kib,
     stream,
 )
 from sqlalchemy import create_engine, text
@@ -45,6 +45,87 @@ if TYPE_CHECKING:
     from servers import Server
 
 pytestmark = pytest.mark.slow
+
+
+# -- a worker's memory -----------------------------------------------------------
+
+
+def children(server: Server) -> list[int]:
+    """The process ids of *server*'s direct children: gunicorn's workers."""
+    pid = server.process.pid
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()]
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of process *pid*, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    msg = f"/proc/{pid}/status has no VmRSS line."  # pragma: no cover
+    raise AssertionError(msg)  # pragma: no cover -- a kernel thread only
+
+
+# -- a database connection that hangs ------------------------------------------
+
+
+class FrozenProxy:
+    """
+    A TCP proxy on loopback to *upstream* that, once :meth:`freeze` is
+    called, stops forwarding: the connections stay open and what is sent on
+    them goes nowhere, as with a database host that stopped answering.
+
+    Args:
+        upstream: The (host, port) to forward to.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._frozen = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        """Stop forwarding, on the open connections and on new ones."""
+        self._frozen.set()
+
+    def close(self) -> None:
+        """Close every connection: whoever waits on one gets an error."""
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self.upstream, timeout=5)
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, target), daemon=True
+                ).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if self._frozen.is_set():
+                    continue  # swallowed
+                target.sendall(data)
+        # One side closed: close the other's direction too.
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
 
 BOOKMARKS = "/api/v1/bookmarks"
 BOOKMARK = {"url": "https://flask.palletsprojects.com/", "title": "Flask"}
@@ -102,7 +183,7 @@ class TestBodyLimit:
         """
         body = b'{"url": "https://example.org/", "title": "x", "tags": ['
         body += b"1," * 5_000_000 + b"1]}"
-        before = {pid: rss_kib(pid) for pid in server.children()}
+        before = {pid: rss_kib(pid) for pid in children(server)}
         headers = {"Content-Type": "application/json", "Content-Length": len(body)}
         head = head_of("POST", BOOKMARKS, {k: str(v) for k, v in headers.items()})
 

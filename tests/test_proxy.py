@@ -242,6 +242,25 @@ class TestSlowUploads:
             assert reply.headers["Content-Type"] == "application/json"
             assert reply.json()["code"] == 413
 
+    def test_large_body_refused_by_gunicorn(self, deployment):
+        """
+        Straight to gunicorn, the app refuses a body over its limit from the
+        Content-Length with the same JSON 413, at once: it reads none of the
+        16 MB and closes the connection, so the client's send is cut short.
+        """
+        body = b"[" + b"1," * 8_000_000 + b"1]"
+        head = head_of(
+            "POST",
+            BOOKMARKS,
+            {"Content-Type": "application/json", "Content-Length": str(len(body))},
+        )
+
+        reply = stream(deployment.instances[0].port, head, [body])
+
+        assert reply.status == 413
+        assert reply.json()["code"] == 413
+        assert reply.seconds < 2
+
 
 # -- concurrent conditional writes across instances ----------------------------
 
