@@ -60,14 +60,19 @@ POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
 # slow it down, runs the soak, the model-based tests, and the files that drive
 # the package only through subprocesses (servers under load, benchmarks), so
 # that coverage leaves them out. The newest pass runs example_api end to end
-# under gunicorn, alone and behind nginx.
+# under gunicorn, alone and behind nginx, and schemathesis on the OpenAPI test
+# app (whose document is the same under both, tests/test_openapi_clients.py).
 ONE_PASS_ONLY = (
     "tests/test_soak.py",
     "tests/test_model.py",
     "tests/test_benchmarks.py",
     "tests/test_hostile.py",
 )
-NEWEST_PASS_ONLY = ("tests/test_example_api.py::TestGunicorn", "tests/test_proxy.py")
+NEWEST_PASS_ONLY = (
+    "tests/test_example_api.py::TestGunicorn",
+    "tests/test_proxy.py",
+    "tests/test_rest_openapi.py::test_schemathesis",
+)
 
 # Debian's packages for the programs some tests drive.
 PROGRAMS = {"chromium": ("chromium", "chromium-browser"), "nginx": ("nginx",)}
@@ -200,10 +205,18 @@ def choose_python(
 # -- virtual environments ---------------------------------------------------------
 
 
+# The editable install of the project writes its egg-info into the source
+# tree: two environments take turns at it, while their tools install at once.
+EDITABLE_INSTALL = threading.Lock()
+
+
 def setup(venv_dir: Path, python: Path, *constraints: str) -> Path:
     """
     Create *venv_dir* with *python* if needed and install the project and its
     tools into it, unless the files it was installed from are unchanged.
+
+    The tools come first, then the project (editable), with EDITABLE_INSTALL
+    held: another environment may be set up at the same time.
     """
     bin_dir = venv_dir / ("Scripts" if os.name == "nt" else "bin")
     venv_python = bin_dir / ("python.exe" if os.name == "nt" else "python")
@@ -220,23 +233,41 @@ def setup(venv_dir: Path, python: Path, *constraints: str) -> Path:
     digest = installed_from(*constraints)
     if stamp.exists() and stamp.read_text(encoding="utf-8") == digest:
         return venv_python
-    extra = [arg for name in constraints for arg in ("-c", name)]
+    project, tools = split_requirements(
+        (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+    )
+    tools_file = venv_dir / "tools.txt"
+    tools_file.write_text("".join(f"{line}\n" for line in tools), encoding="utf-8")
     # --no-compile: most installed modules are never imported, and those that
     # are get compiled on first import.
-    run(
+    pip: list[str | Path] = [
         venv_python,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
+        *("-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
         "--no-compile",
-        "-r",
-        "requirements-dev.txt",
-        *extra,
-    )
+        *[arg for name in constraints for arg in ("-c", name)],
+    ]
+    run(*pip, "-r", tools_file)
+    # The tools include setuptools and wheel: no isolated build environment.
+    with EDITABLE_INSTALL:
+        run(*pip, "--no-build-isolation", *project)
     stamp.write_text(digest, encoding="utf-8")
     return venv_python
+
+
+def split_requirements(text: str) -> tuple[list[str], list[str]]:
+    """
+    Split a requirements file into the arguments that install the project
+    (its ``-e`` lines) and the lines of everything else.
+    """
+    project: list[str] = []
+    tools: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("-e "):
+            project += ["-e", stripped.removeprefix("-e ").strip()]
+        elif stripped and not stripped.startswith("#"):
+            tools.append(stripped)
+    return project, tools
 
 
 def installed_from(*constraints: str) -> str:
@@ -430,6 +461,22 @@ def test(args: list[str]) -> None:
     problems: list[str] = []
     services_done = threading.Thread(target=services, args=(env, problems), daemon=True)
     services_done.start()
+    # The environments install at the same time; the newest is needed first,
+    # for the linters.
+    lowest: list[Path] = []
+    # Daemon threads: a failing check ends the run without waiting for them.
+    lowest_done = threading.Thread(
+        target=lambda: lowest.append(
+            setup(
+                VENV_LOWEST,
+                pick_python("Lowest", LOWEST_PYTHON),
+                "constraints-lowest.txt",
+            )
+        ),
+        daemon=True,
+    )
+    if not quick:
+        lowest_done.start()
     python = setup(VENV, pick_python("Newest", NEWEST_PYTHON))
     # One worker per core; a test class (or module) stays on one worker, so
     # that a class's expensive fixtures (a docs build, a package build) are
@@ -439,18 +486,6 @@ def test(args: list[str]) -> None:
         wait_for_services(services_done, problems, env)
         run(python, "-m", "pytest", *parallel, "-m", "not slow", *args, env=env)
         return
-    # The lowest environment installs while the linters run; not at the same
-    # time as the newest, whose editable install writes the same egg-info.
-    lowest_python = pick_python("Lowest", LOWEST_PYTHON)
-    lowest: list[Path] = []
-    # Daemon threads: a failing check ends the run without waiting for them.
-    lowest_done = threading.Thread(
-        target=lambda: lowest.append(
-            setup(VENV_LOWEST, lowest_python, "constraints-lowest.txt")
-        ),
-        daemon=True,
-    )
-    lowest_done.start()
     run(python, "-m", "ruff", "check", ".")
     run(python, "-m", "ruff", "format", "--check", ".")
     run(python, "-m", "mypy", "flask_servicecbv", "tests/type_check")
@@ -463,7 +498,7 @@ def test(args: list[str]) -> None:
     # and subprocesses, and the other pass's workers use those idle cores. The
     # lowest pass writes to a log, printed when it ends.
     log_path = VENV_LOWEST / "last-pass.log"
-    lowest_args = [
+    lowest_args: list[str | Path] = [
         lowest[0],
         "-m",
         "pytest",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -265,7 +266,32 @@ class TestConsistency:
             source = (ROOT / path).read_text(encoding="utf-8")
 
             assert path not in dev.ONE_PASS_ONLY
-            assert not name or f"\nclass {name}:" in source
+            assert not name or re.search(
+                rf"^(class {name}:|def {name}\()", source, re.MULTILINE
+            )
+
+    def test_split_requirements(self):
+        """
+        The project's editable line is set apart from the tools, comments and
+        blank lines dropped, markers kept.
+        """
+        text = (
+            '# tools\n-e .[openapi]\n\nruff==0.1  \ntool>=1; python_version >= "3.11"\n'
+        )
+
+        assert dev.split_requirements(text) == (
+            ["-e", ".[openapi]"],
+            ["ruff==0.1", 'tool>=1; python_version >= "3.11"'],
+        )
+
+    def test_requirements_install_the_project(self):
+        """
+        requirements-dev.txt installs the project editable, with the extra
+        its tests need.
+        """
+        text = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+
+        assert dev.split_requirements(text)[0] == ["-e", ".[openapi]"]
 
     def test_installed_from(self):
         """
