@@ -302,6 +302,7 @@ def _client(generated, tmp_path):
             yield client
 
 
+@pytest.mark.slow
 class TestGeneratedClient:
     def test_generates_without_warnings(self, generated):
         """
@@ -1226,6 +1227,7 @@ def _as_python_313_compiles(doc: str) -> str:
     return first + newline + textwrap.dedent(rest)
 
 
+@pytest.mark.slow
 class TestStableDocument:
     def test_same_bytes_under_the_other_environment(  # pragma: needs lowest_python
         self, other_python, tmp_path
