@@ -6,6 +6,7 @@ loopback.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -218,6 +219,25 @@ class TestSlowUploads:
         assert None not in probes
         assert [probe.status for probe in probes] == [200] * self.CLIENTS
         assert [upload.status for upload in uploads] == [201] * self.CLIENTS
+
+    def test_chunked_body_passed_on(self, deployment):
+        """
+        A chunked body within the limit goes through nginx, which reads it
+        whole before gunicorn sees it: the bookmark is created.
+        """
+        body = json.dumps(
+            {"url": "https://example.org/chunked", "title": "Chunked"}
+        ).encode()
+        head = head_of(
+            "POST",
+            BOOKMARKS,
+            {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        )
+
+        reply = stream(deployment.proxy.port, head, chunked(body, 16))
+
+        assert reply.status == 201
+        assert reply.json()["title"] == "Chunked"
 
     def test_large_body_refused_by_nginx(self, deployment):
         """
