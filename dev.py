@@ -2,8 +2,8 @@
 """
 Set up the project's virtual environments and the services its tests need, and run.
 
-    python3 dev.py test           set up, lint, type-check, then run the whole suite
-                                  twice at the same time: against the lowest
+    python3 dev.py test           set up and lint, then type-check while running the
+                                  whole suite twice at the same time: against the lowest
                                   supported Flask, Werkzeug and marshmallow on the
                                   lowest supported Python, and against the newest
                                   on the newest Python, with branch coverage
@@ -488,12 +488,14 @@ def test(args: list[str]) -> None:
         return
     run(python, "-m", "ruff", "check", ".")
     run(python, "-m", "ruff", "format", "--check", ".")
-    run(python, "-m", "mypy", "flask_servicecbv", "tests/type_check")
+    # mypy runs beside the tests; what it says is printed when they end.
+    mypy = start_type_check(python)
     lowest_done.join()
     wait_for_services(services_done, problems, env)
     if not lowest:
+        mypy.kill()
         sys.exit("Setting up .venv-lowest failed.")
-    print(f"Set-up and checks took {time.monotonic() - started:.0f} s.", flush=True)
+    print(f"Set-up and linting took {time.monotonic() - started:.0f} s.", flush=True)
     # The two passes run at the same time: much of the suite waits on servers
     # and subprocesses, and the other pass's workers use those idle cores. The
     # lowest pass writes to a log, printed when it ends.
@@ -539,6 +541,7 @@ def test(args: list[str]) -> None:
     )
     lowest_waiter.join()
     lowest_code = lowest_pass.returncode
+    mypy_code = finish_type_check(mypy)
     print(f"\nThe lowest pass ({log_path.relative_to(ROOT)}):", flush=True)
     print(log_path.read_text(encoding="utf-8"), flush=True)
     print(
@@ -546,8 +549,24 @@ def test(args: list[str]) -> None:
         f"python3 dev.py test took {time.monotonic() - started:.0f} s.",
         flush=True,
     )
-    if newest_code or lowest_code:
-        sys.exit(newest_code or lowest_code)
+    if newest_code or lowest_code or mypy_code:
+        sys.exit(newest_code or lowest_code or mypy_code)
+
+
+def start_type_check(python: Path) -> subprocess.Popen[str]:
+    """Start mypy on the package in the background."""
+    args = [str(python), "-m", "mypy", "flask_servicecbv", "tests/type_check"]
+    print("$", *args, flush=True)
+    return subprocess.Popen(
+        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def finish_type_check(mypy: subprocess.Popen[str]) -> int:
+    """Wait for mypy, print what it said, and return its exit code."""
+    output, _ = mypy.communicate()
+    print(f"\n$ mypy:\n{output}", end="", flush=True)
+    return mypy.returncode
 
 
 def wait_for_services(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -292,6 +293,21 @@ class TestConsistency:
         text = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
 
         assert dev.split_requirements(text)[0] == ["-e", ".[openapi]"]
+
+    def test_finish_type_check(self, capsys):
+        """
+        What the type check said is printed when it ends, and its exit code
+        is returned, for the run to fail on.
+        """
+        check = subprocess.Popen(
+            [sys.executable, "-c", "print('an error'); raise SystemExit(3)"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+        assert dev.finish_type_check(check) == 3
+        assert "an error" in capsys.readouterr().out
 
     def test_installed_from(self):
         """
