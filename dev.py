@@ -60,8 +60,10 @@ POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
 # slow it down, runs the soak, the model-based tests, and the files that drive
 # the package only through subprocesses (servers under load, benchmarks), so
 # that coverage leaves them out. The newest pass runs example_api end to end
-# under gunicorn, alone and behind nginx, and schemathesis on the OpenAPI test
-# app (whose document is the same under both, tests/test_openapi_clients.py).
+# under gunicorn, alone and behind nginx, schemathesis on the OpenAPI test app
+# (whose document is the same under both, tests/test_openapi_clients.py), and
+# the docs' tutorial and command outputs, which run in subprocesses (the docs'
+# examples themselves run in both passes).
 ONE_PASS_ONLY = (
     "tests/test_soak.py",
     "tests/test_model.py",
@@ -72,6 +74,8 @@ NEWEST_PASS_ONLY = (
     "tests/test_example_api.py::TestGunicorn",
     "tests/test_proxy.py",
     "tests/test_rest_openapi.py::test_schemathesis",
+    "tests/test_docs.py::TestExamples",
+    "tests/test_docs.py::TestTutorial",
 )
 
 # Debian's packages for the programs some tests drive.
@@ -533,6 +537,9 @@ def test(args: list[str]) -> None:
         "pytest",
         *parallel,
         *[f"--ignore={path}" for path in ONE_PASS_ONLY],
+        # Only the model-based tests, left to the lowest pass, use hypothesis.
+        "-p",
+        "no:hypothesispytest",
         "--cov",
         "--cov-report=term-missing:skip-covered",
         "--cov-fail-under=100",
