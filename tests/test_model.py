@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from flask import Blueprint, Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -466,6 +467,7 @@ def attach_options(bp: Blueprint, name: str) -> dict[str, Any]:
     return options
 
 
+@pytest.mark.slow
 class TestReferenceModel:
     @MODEL_SETTINGS
     @given(scenario=scenarios())
