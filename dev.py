@@ -74,6 +74,7 @@ ONE_PASS_ONLY = (
 )
 NEWEST_PASS_ONLY = (
     "tests/test_example_api.py::TestGunicorn",
+    "tests/test_example_api.py::TestSchemathesis",
     "tests/test_proxy.py",
     "tests/test_rest_openapi.py::test_schemathesis",
     "tests/test_openapi_clients.py",
@@ -515,7 +516,10 @@ def test(args: list[str]) -> None:
         "-p",
         "no:cacheprovider",
         *parallel,
-        *[f"--deselect={node}" for node in NEWEST_PASS_ONLY],
+        *[
+            f"--deselect={node}" if "::" in node else f"--ignore={node}"
+            for node in NEWEST_PASS_ONLY
+        ],
         *args,
     ]
     print("$", *lowest_args, ">", log_path.relative_to(ROOT), flush=True)

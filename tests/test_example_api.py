@@ -2374,6 +2374,9 @@ class TestGunicorn:
 
         assert tally == [[200, 412, 412, 412]] * rounds
 
+
+@pytest.mark.slow
+class TestSchemathesis:
     @pytest.mark.parametrize(
         "scopes",
         [(READ,), (READ, WRITE), (ADMIN,)],
