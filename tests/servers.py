@@ -1,7 +1,7 @@
 """
-Real servers for the end-to-end tests: gunicorn, nginx and a TCP proxy that
-freezes, all on loopback ports the kernel picks, all stopped when their block
-ends.
+Real servers for the end-to-end tests: gunicorn and nginx, on loopback ports
+the kernel picks, stopped when their block ends; the HTTP requests the tests
+send them; and a PostgreSQL database of their own.
 """
 
 from __future__ import annotations
