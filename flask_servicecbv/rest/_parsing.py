@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from marshmallow import Schema
     from werkzeug.datastructures import Headers, MultiDict
 
-    from .declarations import Plan, Unknown
+    from ._declared import Plan, Unknown
 
 __all__ = [
     "ABSENT",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from flask.globals import _cv_request
@@ -15,7 +15,7 @@ from flask_servicecbv._context import _current_container
 from flask_servicecbv.auth import AUTHENTICATED_BY, scopes_of
 from flask_servicecbv.exceptions import PermissionDeniedError, RestDeclarationError
 
-from ._declared import _declared
+from ._declared import Check, Requirement
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["METHOD_GROUPS", "Requirement", "authenticated", "public", "requires"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: A custom check: called with the principal, it says whether the caller may
-#: go on.
-Check = Callable[[Any], bool]
 
 #: The groups of methods that :attr:`RestMixin.REQUIRES
 #: <flask_servicecbv.rest.RestMixin.REQUIRES>` may name instead of methods.
@@ -42,50 +38,6 @@ _SCOPE: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _401: Final = "Unauthorized: the request has no credentials, or they are not valid."
 _403: Final = "Forbidden: the caller may not do this."
 _403_SCOPES: Final = "Forbidden: the caller lacks a scope it needs ({scopes})."
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """
-    Who may call a view method: anyone (:data:`public`), any caller the
-    principal's service authenticates (:data:`authenticated`), or a caller
-    that holds scopes and passes checks (:func:`requires`).
-
-    Decorate a method with it (``@requires("bookmarks:write")``), or set it
-    in :attr:`RestMixin.REQUIRES <flask_servicecbv.rest.RestMixin.REQUIRES>`.
-    The class compiles it into the method's :class:`~flask_servicecbv.rest.Plan`;
-    a request checks it before reading its inputs.
-
-    Args:
-        scopes: Every one of them must be among the principal's scopes
-            (:func:`flask_servicecbv.auth.scopes_of`); else ``403``.
-
-        checks: Each is called with the principal and must return true;
-            else ``403``, with the check's docstring as the message.
-
-        principal: The key of the principal's service; by default the view's
-            :attr:`RestMixin.PRINCIPAL <flask_servicecbv.rest.RestMixin.PRINCIPAL>`.
-
-        public: Anyone may call: no credentials are read, and the OpenAPI
-            document says ``security: []``.
-    """
-
-    scopes: frozenset[str] = frozenset()
-    checks: tuple[Check, ...] = ()
-    principal: object = None
-    public: bool = False
-
-    def __call__(self, target: F) -> F:
-        """Declare this requirement for the method *target*."""
-        if isinstance(target, type):
-            msg = (
-                f"A Requirement decorates methods, not the class "
-                f"{target.__qualname__}; set REQUIRES on the class."
-            )
-            raise RestDeclarationError(msg)
-        declared = _declared(target)
-        declared.requirement = self
-        return declared  # type: ignore[return-value]
 
 
 def requires(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from flask.views import MethodView, http_method_funcs
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError
@@ -14,10 +13,19 @@ from werkzeug.exceptions import HTTPException, NotFound, default_exceptions
 from flask_servicecbv.exceptions import RequestValidationError, RestDeclarationError
 from flask_servicecbv.views import ServiceMixin, _closing_async
 
-from ._declared import _Declared, _declared
+from ._declared import (
+    DeclaredError,
+    ErrorResponse,
+    Input,
+    Output,
+    Plan,
+    Requirement,
+    Unknown,
+    _Declared,
+    _declared,
+)
 from ._parsing import ABSENT, LOCATIONS, loader_for
 from .auth import (
-    Requirement,
     authorizer,
     check_requires,
     documented_errors,
@@ -46,8 +54,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: marshmallow's ways with unknown fields.
-Unknown = Literal["exclude", "include", "raise"]
 C = TypeVar("C", bound=type)
 
 #: The keyword argument each location's data is passed as, unless ``arg=``
@@ -154,143 +160,6 @@ def _schema(value: object, where: str, *, many: bool | None = None) -> Schema:
         return value
     msg = f"{where}: {value!r} is not a marshmallow Schema class or instance; pass one."
     raise RestDeclarationError(msg)
-
-
-@dataclass(frozen=True)
-class Input:
-    """
-    One location a method reads, as declared with :func:`reads`.
-
-    Args:
-        schema: The schema instance that loads it (built once).
-
-        location: ``"json"``, ``"form"``, ``"files"``, ``"query"``,
-            ``"headers"`` or ``"path"``.
-
-        arg: The keyword argument the loaded data is passed as.
-
-        unknown: ``None`` (the view's default for the location), or
-            marshmallow's ``RAISE``, ``EXCLUDE`` or ``INCLUDE``.
-
-        required: For body locations: whether a missing body is an error.
-
-        partial: Passed to :meth:`marshmallow.Schema.load`.
-
-        description: For the API description.
-    """
-
-    schema: Schema
-    location: str
-    arg: str
-    unknown: Unknown | None = None
-    required: bool = True
-    partial: bool | tuple[str, ...] = False
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class Output:
-    """
-    What a method returns, as declared with :func:`returns`.
-
-    Args:
-        schema: The schema instance that dumps it, or ``None`` for a response
-            without a body (``204``, say) or data that is already JSON-ready.
-
-        status: The status code of a successful response.
-
-        headers: The response headers the method may set, name to
-            description, for the API description.
-
-        description: For the API description.
-
-        etag: Whether the response carries an ``ETag`` computed from its body,
-            and a matching ``If-None-Match`` is answered with ``304``.
-
-        errors: The error statuses the method answers with besides the
-            ones the plan implies, status to description, for the API
-            description.
-    """
-
-    schema: Schema | None
-    status: int = 200
-    headers: Mapping[str, str] = field(default_factory=dict)
-    description: str | None = None
-    etag: bool = False
-    errors: Mapping[int, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ErrorResponse:
-    """
-    The answer to a domain exception, as a value of :attr:`RestMixin.ERRORS`.
-
-    Args:
-        status: The error status, from 400 to 599.
-
-        description: The message of the JSON error body, and the response's
-            description in the API description; by default the first
-            paragraph of the exception class's own docstring, else the
-            status's name. Never the exception's text, which may hold
-            internals.
-
-        methods: The HTTP methods (lower case) whose calls it answers; by
-            default every method of the class.
-
-        headers: Response headers sent with the answer, name to value
-            (``{"Retry-After": "30"}``, ``{"WWW-Authenticate": 'Bearer
-            realm="api"'}``); the API description documents them.
-    """
-
-    status: int
-    description: str | None = None
-    methods: Collection[str] | None = None
-    headers: Mapping[str, str] | None = None
-
-    def __post_init__(self) -> None:
-        if self.methods is not None:
-            # Kept as a frozenset, whatever collection was given.
-            object.__setattr__(self, "methods", frozenset(self.methods))
-        if self.headers is not None:
-            object.__setattr__(self, "headers", dict(self.headers))
-
-
-@dataclass(frozen=True)
-class DeclaredError:
-    """
-    One error response that a plan documents: from :attr:`RestMixin.ERRORS`
-    (then *exception* is set, and the request path answers it) or from
-    ``returns(errors=...)``.
-    """
-
-    status: int
-    description: str
-    exception: type[BaseException] | None = None
-    #: The response headers it carries, name to OpenAPI header object.
-    headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    #: The headers the request path sends with it, name to value.
-    values: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """
-    Everything a view method declares, as compiled for one view class.
-
-    The request path runs it, and the API description is built from it, so the
-    two cannot disagree.
-    """
-
-    inputs: tuple[Input, ...]
-    output: Output | None
-    method: str
-    #: The error responses declared for it, in declaration order.
-    errors: tuple[DeclaredError, ...] = ()
-    #: What :func:`doc` and :attr:`RestMixin.OPENAPI` add to the operation.
-    doc: Mapping[str, Any] = field(default_factory=dict)
-    #: Who may call the method, checked before its inputs are read; ``None``
-    #: when nothing is declared.
-    requirement: Requirement | None = None
 
 
 def _class_level() -> None:

@@ -16,7 +16,7 @@ from .etag import check_preconditions, etag_of
 if TYPE_CHECKING:
     from flask import Flask, Response
 
-    from .declarations import Output
+    from ._declared import Output
 
 __all__ = ["Responder", "json_bytes"]
 
