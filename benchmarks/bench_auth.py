@@ -21,6 +21,10 @@ within-round ratio.
     .venv/bin/python benchmarks/bench_auth.py
     .venv/bin/python benchmarks/bench_auth.py --repeat 400 --json
 
+Before timing, it checks that the authenticated app refuses a request without
+a token (401 and a bearer challenge): what is timed is an app that really
+authenticates.
+
 It exits with status 1 when a response is wrong (FAILED: ... on stderr) or
 when the target is missed: an authenticated retrieve costs at most 1.10 times
 an unauthenticated one.
@@ -39,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench_core import CLOCKS, BenchmarkError, paired
 from bench_rest import (
+    ITEM,
     OPERATIONS,
     SEED,
     BookSchema,
@@ -154,6 +159,21 @@ def _with_headers(app: Flask, headers: dict[str, str]) -> Flask:
     return app
 
 
+def _check_refused(app: Flask) -> None:
+    """
+    Check that *app* really authenticates: without a token, a retrieve is
+    answered 401 with a bearer challenge.
+    """
+    response = app.test_client().get(ITEM)
+    challenge = response.headers.get("WWW-Authenticate", "")
+    if response.status_code != 401 or not challenge.startswith("Bearer "):
+        msg = (
+            f"bearer: GET {ITEM} without a token got {response.status}, "
+            f"WWW-Authenticate {challenge!r}; expected 401 with a bearer challenge."
+        )
+        raise BenchmarkError(msg)
+
+
 def measure(
     *, requests: int, repeat: int, warmup: int, clock: Callable[[], int], seed: int
 ) -> dict[str, list[float]]:
@@ -162,7 +182,10 @@ def measure(
     framework = Framework("ours", "ours", build_ours, etag=blake2b_tag)
     for variant in VARIANTS:
         repository = InMemoryRepository([SEED])
-        app = _with_headers(variant.build(repository), HEADERS)
+        app = variant.build(repository)
+        if variant.name == BEARER:
+            _check_refused(app)
+        app = _with_headers(app, HEADERS)
         for op in OPERATIONS:
             run = make_runner(framework, app, repository, op)
             run(warmup)

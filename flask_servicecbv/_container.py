@@ -269,6 +269,19 @@ class Container:
             if found is None:
                 found = self._find(key)
             layer, svc = found
+            if svc.kind == VALUE and not svc.enter:
+                # A ready value that is not entered: no code of the user runs,
+                # so there is nothing to record on its behalf, to undo, or for
+                # a close to interrupt, and every chain that resolves it to
+                # this layer gets the same object; only that the service being
+                # built on top, if any, depends on it (a token store fetched
+                # by the principal's factory, say).
+                instance = svc.value
+                frames = self._frames
+                if frames:
+                    frames[-1][key] = layer
+                self._instances[key] = instance
+                return instance
             where = (layer, key)
             by_layer = self._by_layer
             made = by_layer.get(where)
@@ -288,19 +301,6 @@ class Container:
                 # This chain's async build of the service needs it again.
                 raise _cycle(svc)
             kind = svc.kind
-            if kind == VALUE and not svc.enter:
-                # A ready value that is not entered: no code of the user runs,
-                # so there is nothing to record on its behalf, to undo, or for
-                # a close to interrupt; only that the service being built on
-                # top, if any, depends on it (a token store fetched by the
-                # principal's factory, say).
-                instance = svc.value
-                by_layer[where] = [(instance, {})]
-                frames = self._frames
-                if frames:
-                    frames[-1][key] = layer
-                self._instances[key] = instance
-                return instance
             # The first build of this service in this app context, _build()
             # inlined. An empty list marks the build under way until it
             # succeeds.
@@ -319,7 +319,7 @@ class Container:
                     # _make() inlined for the common kinds.
                     factory: Callable[..., Any] = svc.factory  # type: ignore[assignment]
                     instance = factory(self) if svc.takes_container else factory()
-                    if svc.enter:
+                    if svc.enter and type(instance) is not svc.not_entered:
                         instance = self._enter(svc, where, instance)
                 elif kind == GENERATOR:
                     factory = svc.factory  # type: ignore[assignment]
@@ -433,7 +433,7 @@ class Container:
                 f"use `await aget({key_name(svc.key)})` instead of get()."
             )
             raise AsyncServiceError(msg)
-        if svc.enter:
+        if svc.enter and type(instance) is not svc.not_entered:
             return self._enter(svc, where, instance)
         return instance
 
@@ -445,11 +445,16 @@ class Container:
         # of their type's MRO, where `with` looks for the methods, says so
         # without the failing attribute lookups of is_context_manager() and
         # is_async_context_manager(), each of which formats an error message.
-        for klass in type(obj).__mro__:
+        cls = type(obj)
+        for klass in cls.__mro__:
             methods = klass.__dict__
             if "__enter__" in methods or "__aenter__" in methods:
                 break
         else:
+            # A factory makes objects of one type, as a rule: the next build
+            # skips the walk for this type (a class that gains __enter__
+            # later is entered once another type was made in between).
+            svc.not_entered = cls
             return obj
         if is_context_manager(obj):
             instance = obj.__enter__()

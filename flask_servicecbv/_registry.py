@@ -228,6 +228,7 @@ class RegisteredService:
         "key",
         "kind",
         "name",
+        "not_entered",
         "on_registry_close",
         "ping",
         "takes_container",
@@ -281,6 +282,9 @@ class RegisteredService:
             or is_context_manager(value)
             or is_async_context_manager(value)
         )
+        # The type of the last object this factory made that is not a
+        # context manager, which the container need not look at again.
+        self.not_entered: type | None = None
         self.ping: Callable[..., object] | None = ping
         self.on_registry_close: Callable[[], object] | None = on_registry_close
         self.value = value

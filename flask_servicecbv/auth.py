@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 from collections.abc import Collection, Mapping
+from hashlib import blake2s
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from flask.globals import _cv_request
@@ -471,7 +472,7 @@ class Authenticator:
     scheme does not read them, with ``400``.
     """
 
-    __slots__ = ("_challenges", "_refused", "schemes")
+    __slots__ = ("_challenges", "_header_token", "_refused", "schemes")
 
     def __init__(self, schemes: tuple[Scheme, ...]) -> None:
         if not schemes:
@@ -491,6 +492,13 @@ class Authenticator:
                 )
                 raise AuthSchemeError(msg)
         self.schemes = schemes
+        # The verifier's key when the first scheme is the shipped Bearer
+        # reading the header alone (a subclass may read elsewhere): then a
+        # bearer header takes the fused path of __call__().
+        first = schemes[0]
+        self._header_token = (
+            first.verifier if type(first) is Bearer and first.query is None else None
+        )
         # Worked out once: what each kind of 401 and 400 sends.
         self._challenges = tuple(scheme.challenge() for scheme in schemes)
         self._refused = {
@@ -515,22 +523,22 @@ class Authenticator:
             raise AuthenticationError(msg, self._challenges)
         request = ctx.request
         schemes = self.schemes
-        first = schemes[0]
-        if type(first) is Bearer and first.query is None:
+        key = self._header_token
+        if key is not None:
             # What the loop below does for a bearer token in the header,
-            # fused: the shipped Bearer's credentials() and verify() (a
-            # subclass may override them), when no token can be in the query.
+            # fused: the shipped Bearer's credentials() and verify(), when no
+            # token can be in the query.
             environ = request.environ
             found = _BEARER_HEADER(environ.get("HTTP_AUTHORIZATION", ""))
             if found is not None and _QUERY_TOKEN not in environ.get(
                 "QUERY_STRING", ""
             ):
                 # container.get(), without its key check: Scheme() made it.
-                key = first.verifier
                 store = container._instances.get(key, _MISSING)  # noqa: SLF001
                 if store is _MISSING:
                     store = container._create(key)  # noqa: SLF001
                 principal = store.verify_token(found[1])
+                first = schemes[0]
                 if principal is None:
                     raise AuthenticationError(_INVALID, self._refused[first.name])
                 environ[AUTHENTICATED_BY] = first
@@ -640,10 +648,13 @@ def token_matches(token: str, digest: str) -> bool:
 
 class HashedTokenStore(Generic[T]):
     """
-    A :class:`TokenVerifier` that keeps principals by the SHA-256 of their
-    tokens, in memory: for tests, examples and small apps.
+    A :class:`TokenVerifier` that keeps principals by a hash of their tokens,
+    in memory: for tests, examples and small apps.
 
-    It never holds a token: only :func:`hash_token` of it.
+    It never holds a token: only its BLAKE2s digest, a cryptographic hash as
+    safe here as SHA-256 and quicker to make on every request (the store is
+    in memory, so nothing else needs to compute it; a table that other
+    programs read keeps :func:`hash_token` instead).
     Looking the hash up in a dict is safe although not constant-time: timing
     can only tell how much of the hash of the attacker's own guess matches,
     which says nothing about a stored token.
@@ -651,7 +662,7 @@ class HashedTokenStore(Generic[T]):
     """
 
     def __init__(self) -> None:
-        # By the raw SHA-256 digest: hashing to bytes is quicker than to hex.
+        # By the raw digest: hashing to bytes is quicker than to hex.
         self._by_hash: dict[bytes, T] = {}
         self._lock = threading.Lock()
 
@@ -664,7 +675,7 @@ class HashedTokenStore(Generic[T]):
     def add(self, token: str, principal: T) -> None:
         """Store *principal* under the hash of *token*."""
         with self._lock:
-            self._by_hash[_sha256(token.encode()).digest()] = principal
+            self._by_hash[blake2s(token.encode()).digest()] = principal
 
     def issue(self, principal: T, *, nbytes: int = 32, prefix: str = "") -> str:
         """
@@ -678,8 +689,8 @@ class HashedTokenStore(Generic[T]):
     def revoke(self, token: str) -> bool:
         """Forget *token*; return whether it was stored."""
         with self._lock:
-            return self._by_hash.pop(_sha256(token.encode()).digest(), None) is not None
+            return self._by_hash.pop(blake2s(token.encode()).digest(), None) is not None
 
     def verify_token(self, token: str) -> T | None:
         """See :meth:`TokenVerifier.verify_token`."""
-        return self._by_hash.get(_sha256(token.encode()).digest())
+        return self._by_hash.get(blake2s(token.encode()).digest())

@@ -776,6 +776,10 @@ class TestTokens:
         token = store.issue(ALICE, prefix="t_")
 
         assert token not in repr(vars(store))
+        # Neither the token nor hash_token() of it, which a table may keep.
+        assert hash_token(token) not in repr(vars(store))
+        assert hashlib.sha256(token.encode()).digest() not in store._by_hash
+        assert list(store._by_hash) == [hashlib.blake2s(token.encode()).digest()]
         assert repr(store) == "<HashedTokenStore: 1 tokens>"
         assert store.verify_token(token) is ALICE
         assert store.revoke(token)
@@ -841,7 +845,7 @@ class TestSchemeBase:
 
     def test_sha256(self):
         """
-        The SHA-256 that tokens are kept under gives hashlib's digests;
+        The SHA-256 of hash_token() gives hashlib's digests;
         without CPython's own module it is hashlib's.
         """
         assert auth._sha256(b"abc").digest() == hashlib.sha256(b"abc").digest()

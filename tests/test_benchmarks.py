@@ -303,6 +303,91 @@ class TestBenchRest:
         assert re.search(message, result.stderr.strip()), result.stderr
 
 
+# Runs bench_auth after changing its target or what it sends.
+_RUN_AUTH = """
+import sys
+sys.path.insert(0, "benchmarks")
+import bench_auth
+{change}
+sys.exit(bench_auth.main(sys.argv[1:]))
+"""
+
+
+class TestBenchAuth:
+    def test_tiny_run(self):
+        """
+        A tiny run with the target met whatever the times exits 0 and reports
+        both operations, with and without a token.
+        """
+        change = "bench_auth.TARGET = ('retrieve', 1e9)"
+        result = _python("-c", _RUN_AUTH.format(change=change), *TINY_RUN, "--json")
+
+        assert result.returncode == 0, result.stderr
+        out = json.loads(result.stdout)
+        assert out["met"] is True
+        assert [row["operation"] for row in out["results"]] == ["create", "retrieve"]
+        for row in out["results"]:
+            for key in ("open_best_us", "bearer_best_us", "ratio"):
+                assert math.isfinite(row[key])
+                assert row[key] > 0
+
+    def test_table(self):
+        """
+        Without --json the run prints a table and the verdict.
+        """
+        change = "bench_auth.TARGET = ('retrieve', 1e9)"
+        result = _python("-c", _RUN_AUTH.format(change=change), *TINY_RUN)
+
+        assert result.returncode == 0, result.stderr
+        assert "| retrieve |" in result.stdout
+        assert "Target: retrieve with a bearer token" in result.stdout
+        assert result.stdout.rstrip().endswith("met.")
+
+    def test_missed_target_fails(self):
+        """
+        A missed target makes the run exit 1 with a FAILED line, after
+        printing the results.
+        """
+        change = "bench_auth.TARGET = ('retrieve', 0.0)"
+        result = _python("-c", _RUN_AUTH.format(change=change), *TINY_RUN, "--json")
+
+        assert result.returncode == 1
+        assert json.loads(result.stdout)["met"] is False
+        assert re.match(r"FAILED: target missed: retrieve \d", result.stderr)
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            (
+                "bench_auth.HEADERS = {'Authorization': 'Bearer not-the-token'}",
+                r"^FAILED: ours: POST /api/books got 401 UNAUTHORIZED .*invalid_token",
+            ),
+            (
+                # An app that ignores the header: nothing would be timed.
+                (
+                    "bench_auth.VARIANTS = tuple(\n"
+                    "    v if v.name == 'open' else bench_auth.Variant(\n"
+                    "        v.name, v.label, bench_rest.build_ours)\n"
+                    "    for v in bench_auth.VARIANTS)"
+                ),
+                r"^FAILED: bearer: GET /api/books/1 without a token got 200 OK",
+            ),
+        ],
+        ids=["wrong-token", "no-authentication"],
+    )
+    def test_broken_run_fails(self, change, message):
+        """
+        A token the app refuses, or an app that does not authenticate, makes
+        the run fail with a message, and print no results.
+        """
+        change = "import bench_rest\n" + change
+        result = _python("-c", _RUN_AUTH.format(change=change), *TINY_RUN)
+
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert re.search(message, result.stderr), result.stderr
+
+
 class TestBenchOpenAPI:
     def test_tiny_run(self):
         """

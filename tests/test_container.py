@@ -341,6 +341,23 @@ class TestGet:
         with pytest.raises(TypeError, match="aget"):
             container.get(Database)
 
+    def test_value_needs_no_build(self, registry, container):
+        """
+        A ready value that is not entered is handed out as it is, for every
+        chain, with nothing recorded per layer; a service built on it still
+        depends on its layer.
+        """
+        register(registry, Cache, value="cache")
+        register(
+            registry, Database, factory=lambda container: (container.get(Cache), 1)
+        )
+
+        assert container.get(Cache) == "cache"
+        assert container._by_layer == {}
+        container.get(Database)
+        assert list(container._by_layer) == [(APP_LAYER, Database)]
+        assert container._by_layer[APP_LAYER, Database][0][1] == {Cache: APP_LAYER}
+
 
 class TestGenerators:
     def test_cleanup_at_close(self, registry, container, events):
@@ -716,6 +733,25 @@ class TestContextManagers:
         assert container.get(Database) == "cm-entered"
         container.close()
         assert events == [("enter", "cm"), ("exit", "cm", None, None)]
+
+    def test_factory_of_two_types(self, registry, container, events):
+        """
+        The type a factory last made that is no context manager is not looked
+        at again, and whatever else it makes is still entered when it is one.
+        """
+        made = iter([Cache(), FakeCM(events, "cm"), Cache(), Cache()])
+        svc = register(registry, Database, factory=lambda: next(made))
+
+        assert isinstance(container.get(Database), Cache)
+        assert svc.not_entered is Cache
+        container.close()
+        assert container.get(Database) == "cm-entered"
+        container.close()
+        assert events == [("enter", "cm"), ("exit", "cm", None, None)]
+        for _ in range(2):
+            assert isinstance(container.get(Database), Cache)
+            container.close()
+        assert svc.not_entered is Cache
 
     def test_half_a_context_manager_not_entered(self, registry, container):
         """

@@ -54,6 +54,14 @@ ADMIN = User("admin", frozenset({"admin"}))
 OTHER = User("other", frozenset({"notes:read", "notes:write"}))
 
 
+class Claims(dict[str, Any]):
+    """A principal that is a mapping, as decoded JWT claims are."""
+
+    @property
+    def name(self) -> str:
+        return str(self["name"])
+
+
 class Tokens(HashedTokenStore[User]):
     """The token store."""
 
@@ -235,6 +243,36 @@ class TestScopes:
         denied = client.post("/notes", json={"text": "x"})
         assert denied.status_code == 403
         assert "WWW-Authenticate" not in denied.headers
+
+    @pytest.mark.parametrize(
+        "scopes",
+        [
+            frozenset({"notes:read"}),
+            {"notes:read"},
+            ["notes:read"],
+            "notes:read other",
+            ("notes:read",),
+        ],
+    )
+    @pytest.mark.parametrize("as_mapping", [False, True])
+    def test_principal_scopes_of_any_kind(self, secured, scopes, as_mapping):
+        """
+        A principal's scopes may be any collection, or one space-separated
+        string, in an attribute or a key: each holds notes:read and not
+        notes:write.
+        """
+        secured.add_url_rule("/notes", view_func=Notes.as_view("notes"))
+        principal: Any = (
+            Claims(name="reader", scopes=scopes)
+            if as_mapping
+            else User("reader", scopes)  # type: ignore[arg-type]
+        )
+        with secured.app_context():
+            overwrite_value(User, principal)
+        client = secured.test_client()
+
+        assert client.get("/notes").json == {"caller": "reader"}
+        assert client.post("/notes", json={"text": "x"}).status_code == 403
 
     def test_exception(self):
         """
