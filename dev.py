@@ -63,9 +63,10 @@ POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
 # under gunicorn, alone and behind nginx; the tests of the OpenAPI document
 # with outside tools (schemathesis, generated clients, validators), since the
 # document is byte for byte the same under both environments, which
-# tests/test_openapi_clients.py checks from the newest; the package build; and
-# the docs' tutorial and command outputs, which run in subprocesses (the docs'
-# examples themselves run in both passes).
+# tests/test_openapi_clients.py checks from the newest; the package build; the
+# docs' build, which is published from one environment; and the docs' tutorial
+# and command outputs, which run in subprocesses (the docs' examples
+# themselves run in both passes).
 ONE_PASS_ONLY = (
     "tests/test_soak.py",
     "tests/test_model.py",
@@ -79,6 +80,7 @@ NEWEST_PASS_ONLY = (
     "tests/test_rest_openapi.py::test_schemathesis",
     "tests/test_openapi_clients.py",
     "tests/test_packaging.py",
+    "tests/test_docs.py::TestBuild",
     "tests/test_docs.py::TestExamples",
     "tests/test_docs.py::TestTutorial",
 )

@@ -2375,6 +2375,24 @@ class TestGunicorn:
         assert tally == [[200, 412, 412, 412]] * rounds
 
 
+@pytest.fixture(name="fuzzed", scope="class", params=["sqlite", "postgresql"])
+def _fuzzed(request, tmp_path_factory):
+    """
+    example_api under gunicorn on an empty database, shared by the
+    schemathesis runs of every set of scopes: one worker, since schemathesis
+    sends one request at a time. Yields the database's URL and the port.
+    """
+    tmp_path = tmp_path_factory.mktemp("fuzzed")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'bookmarks.sqlite3'}"
+    else:
+        url = postgresql_url(os.environ)
+    _reset(url)
+    with gunicorn(url, tmp_path, "--workers=1") as endpoint:
+        yield url, endpoint.port
+    _reset(url)
+
+
 @pytest.mark.slow
 class TestSchemathesis:
     @pytest.mark.parametrize(
@@ -2382,7 +2400,7 @@ class TestSchemathesis:
         [(READ,), (READ, WRITE), (ADMIN,)],
         ids=["read", "read-write", "admin"],
     )
-    def test_schemathesis(self, database_url, tmp_path, scopes):
+    def test_schemathesis(self, fuzzed, tmp_path, scopes):
         """
         schemathesis with every check finds nothing, with a token of each
         set of scopes: no 5xx, and every status (the 403s of a scope the
@@ -2393,39 +2411,37 @@ class TestSchemathesis:
         required (428) is a valid answer to valid data: the fuzzer sends
         valid but stale entity tags, and If-None-Match: * on writes.
         """
+        database_url, port = fuzzed
         token = _token(database_url, "fuzzer", scopes)
         writer = _bearer(_token(database_url, "fuzzer", (READ, WRITE)))
-        with gunicorn(database_url, tmp_path) as endpoint:
-            # A bookmark of the fuzzer's own, so that a token that cannot
-            # create one still reaches an item, not only 404s.
-            seed = {"url": "https://example.com/seed", "title": "Seed"}
-            status, _, _ = _http(
-                endpoint.port, "POST", "/api/v1/bookmarks", seed, writer
-            )
-            assert status == 201
-            result = subprocess.run(  # noqa: S603 -- our own tool
-                [
-                    str(Path(sys.executable).with_name("schemathesis")),
-                    f"--config-file={SCHEMATHESIS_CONFIG}",
-                    "run",
-                    f"http://127.0.0.1:{endpoint.port}/openapi.json",
-                    f"--header=Authorization: Bearer {token}",
-                    "--checks=all",
-                    "--max-examples=10",
-                    "--max-failures=5",
-                    "--workers=1",
-                    "--generation-database=none",
-                    "--seed=1",
-                    "--no-color",
-                ],
-                # schemathesis writes its own files in the current directory.
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=100,
-                check=False,
-                env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
-            )
+        # A bookmark of the fuzzer's own, so that a token that cannot create
+        # one still reaches an item, not only 404s.
+        seed = {"url": "https://example.com/seed", "title": "Seed"}
+        status, _, _ = _http(port, "POST", "/api/v1/bookmarks", seed, writer)
+        assert status == 201
+        result = subprocess.run(  # noqa: S603 -- our own tool
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                f"--config-file={SCHEMATHESIS_CONFIG}",
+                "run",
+                f"http://127.0.0.1:{port}/openapi.json",
+                f"--header=Authorization: Bearer {token}",
+                "--checks=all",
+                "--max-examples=10",
+                "--max-failures=5",
+                "--workers=1",
+                "--generation-database=none",
+                "--seed=1",
+                "--no-color",
+            ],
+            # schemathesis writes its own files in the current directory.
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=100,
+            check=False,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        )
 
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         assert "No issues found" in result.stdout, result.stdout[-6000:]
