@@ -8,7 +8,12 @@ import threading
 import pytest
 from flask import Flask
 from flask.globals import _cv_app, _cv_request
-from machine import drop_worker_database, find_program, give_worker_a_database
+from machine import (
+    WholeFilesScheduling,
+    drop_worker_database,
+    find_program,
+    give_worker_a_database,
+)
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 import flask_servicecbv
@@ -30,6 +35,15 @@ def pytest_unconfigure(config):
     drop_worker_database(  # pragma: no cover
         config.stash.get(_WORKER_DATABASE, None)
     )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):  # pragma: no cover
+    # Runs in pytest-xdist's controller, which measures no coverage; the
+    # scheduler is tested in test_machine.py.
+    if config.getvalue("dist") == "loadscope":
+        return WholeFilesScheduling(config, log)
+    return None
 
 
 @pytest.fixture(name="program")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from xdist.scheduler import LoadScopeScheduling
 
 if TYPE_CHECKING:
     from collections.abc import Callable, MutableMapping
@@ -144,3 +145,25 @@ def find_program(
     if environ.get("CI"):
         pytest.fail(f"{msg}; CI must install it.")
     pytest.skip(msg)
+
+
+# -- spreading the tests over pytest-xdist's workers -------------------------
+
+#: Test files whose classes share a module-scoped server: each goes to one
+#: worker as a whole, which starts the server once per database, instead of
+#: each class's worker starting it again (and again at each switch between
+#: the databases' parameters).
+WHOLE_FILES = ("tests/test_hostile.py", "tests/test_proxy.py")
+
+
+class WholeFilesScheduling(LoadScopeScheduling):
+    """
+    pytest-xdist's ``--dist loadscope``, a class per worker at a time, except
+    that the files of :data:`WHOLE_FILES` are not split.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        if path in WHOLE_FILES:
+            return path
+        return super()._split_scope(nodeid)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from machine import (
     POSTGRESQL_URL,
+    WHOLE_FILES,
+    WholeFilesScheduling,
     drop_worker_database,
     find_program,
     give_worker_a_database,
@@ -142,3 +148,93 @@ class TestFindProgram:
         The program fixture is the lookup.
         """
         assert program is find_program
+
+
+# A conftest that schedules with the suite's scheduler, and test classes that
+# write down which worker ran them.
+_CONFTEST = """
+import sys
+sys.path.insert(0, {tests!r})
+from machine import WholeFilesScheduling
+
+def pytest_xdist_make_scheduler(config, log):
+    return WholeFilesScheduling(config, log)
+"""
+
+_CLASSES = """
+import os
+import time
+from pathlib import Path
+
+{classes}
+"""
+
+_CLASS = """
+class Test{n}:
+    def test_{n}(self):
+        # Long enough that the other worker, idle, would be given a class.
+        time.sleep(0.3)
+        with Path({out!r}).open("a") as out:
+            out.write(f"{{__name__}} {n} {{os.environ['PYTEST_XDIST_WORKER']}}\\n")
+"""
+
+
+class TestScheduling:
+    def test_split_scope(self):
+        """
+        A test of a whole file is scoped to its file; any other method to
+        its class, a function to its module.
+        """
+        scheduling = WholeFilesScheduling.__new__(WholeFilesScheduling)
+
+        assert (
+            scheduling._split_scope(f"{WHOLE_FILES[0]}::TestA::test_x[sqlite]")
+            == WHOLE_FILES[0]
+        )
+        assert (
+            scheduling._split_scope("tests/test_views.py::TestA::test_x[a]")
+            == "tests/test_views.py::TestA"
+        )
+        assert (
+            scheduling._split_scope("tests/test_views.py::test_x")
+            == "tests/test_views.py"
+        )
+
+    def test_whole_file_on_one_worker(self, tmp_path):
+        """
+        Under pytest-xdist, the classes of a whole file all run on one
+        worker, although they take long enough for the other one to be given
+        some; another file's classes run too.
+        """
+        out = tmp_path / "ran.txt"
+        (tmp_path / "conftest.py").write_text(
+            _CONFTEST.format(tests=str(Path(__file__).parent))
+        )
+        tests = tmp_path / "tests"
+        tests.mkdir()
+        classes = "".join(_CLASS.format(n=n, out=str(out)) for n in range(6))
+        for path in (WHOLE_FILES[0], "tests/test_spread.py"):
+            (tmp_path / path).write_text(_CLASSES.format(classes=classes))
+
+        result = subprocess.run(  # noqa: S603 -- our own interpreter
+            [
+                sys.executable,
+                *("-m", "pytest", "-p", "no:cacheprovider", "-q"),
+                *("-n", "2", "--dist", "loadscope", "--rootdir", str(tmp_path)),
+                *("-c", "/dev/null", str(tests)),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        workers: dict[str, set[str]] = {}
+        for line in out.read_text().splitlines():
+            module, _, worker = line.split()
+            workers.setdefault(module, set()).add(worker)
+        whole = Path(WHOLE_FILES[0]).stem
+        assert len(workers[whole]) == 1
+        assert len(out.read_text().splitlines()) == 12
