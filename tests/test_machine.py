@@ -200,6 +200,7 @@ class TestScheduling:
             == "tests/test_views.py"
         )
 
+    @pytest.mark.slow
     def test_whole_file_on_one_worker(self, tmp_path):
         """
         Under pytest-xdist, the classes of a whole file all run on one
