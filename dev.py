@@ -66,7 +66,8 @@ POSTGRESQL_URL = "SERVICECBV_TEST_POSTGRESQL_URL"
 # tests/test_openapi_clients.py checks from the newest; the package build; the
 # docs' build, which is published from one environment; and the docs' tutorial
 # and command outputs, which run in subprocesses (the docs' examples
-# themselves run in both passes).
+# themselves run in both passes); and the check that pytest-xdist keeps the
+# files whose classes share servers whole, a pytest session of its own.
 ONE_PASS_ONLY = (
     "tests/test_soak.py",
     "tests/test_model.py",
@@ -83,6 +84,7 @@ NEWEST_PASS_ONLY = (
     "tests/test_docs.py::TestBuild",
     "tests/test_docs.py::TestExamples",
     "tests/test_docs.py::TestTutorial",
+    "tests/test_machine.py::TestScheduling",
 )
 
 # Debian's packages for the programs some tests drive.
