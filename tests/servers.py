@@ -1,7 +1,8 @@
 """
 Real servers for the end-to-end tests: gunicorn and nginx, on loopback ports
 the kernel picks, stopped when their block ends; the HTTP requests the tests
-send them; and a PostgreSQL database of their own.
+send them, and schemathesis runs against them; and a PostgreSQL database of
+their own.
 """
 
 from __future__ import annotations
@@ -275,6 +276,44 @@ def gunicorn(
     }
     with running(command, port, workdir, env=env) as server:
         yield server
+
+
+#: The project's schemathesis configuration, which every run uses.
+SCHEMATHESIS_CONFIG = ROOT / "schemathesis.toml"
+
+
+def schemathesis(
+    schema_url: str, workdir: Path, *options: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run schemathesis with every check on the API whose OpenAPI document is at
+    *schema_url*, with the project's configuration and *options*
+    (``--max-examples=10``, a ``--header``), one request at a time, the same
+    examples on every run; return what it printed.
+
+    schemathesis writes its own files in *workdir*.
+    """
+    return subprocess.run(  # noqa: S603 -- our own tool
+        [
+            str(Path(sys.executable).with_name("schemathesis")),
+            f"--config-file={SCHEMATHESIS_CONFIG}",
+            "run",
+            schema_url,
+            "--checks=all",
+            "--max-failures=5",
+            "--workers=1",
+            "--generation-database=none",
+            "--seed=1",
+            "--no-color",
+            *options,
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
 
 
 def nginx_config(workdir: Path, http: str) -> str:

@@ -25,6 +25,7 @@ from unittest.mock import Mock
 import pytest
 from flask import abort, request
 from openapi_spec_validator import validate
+from servers import schemathesis
 from sqlalchemy import (
     Connection,
     Engine,
@@ -2139,15 +2140,6 @@ class TestForking:
 # -- under gunicorn, over HTTP ------------------------------------------------------
 
 
-# A 412 is a valid answer to a valid request with a stale If-Match: not a
-# rejection of valid data, and not a sign that the document's constraints
-# are looser than the validators ("validation_mismatch") or that few valid
-# requests got through ("low_valid_rate"), which the fuzzer's random entity
-# tags on every GET, PUT, PATCH and DELETE make look so.
-# The project's own schemathesis configuration, as the REST tests use it.
-SCHEMATHESIS_CONFIG = Path(__file__).parents[1] / "schemathesis.toml"
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -2419,28 +2411,12 @@ class TestSchemathesis:
         seed = {"url": "https://example.com/seed", "title": "Seed"}
         status, _, _ = _http(port, "POST", "/api/v1/bookmarks", seed, writer)
         assert status == 201
-        result = subprocess.run(  # noqa: S603 -- our own tool
-            [
-                str(Path(sys.executable).with_name("schemathesis")),
-                f"--config-file={SCHEMATHESIS_CONFIG}",
-                "run",
-                f"http://127.0.0.1:{port}/openapi.json",
-                f"--header=Authorization: Bearer {token}",
-                "--checks=all",
-                "--max-examples=10",
-                "--max-failures=5",
-                "--workers=1",
-                "--generation-database=none",
-                "--seed=1",
-                "--no-color",
-            ],
-            # schemathesis writes its own files in the current directory.
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
+        result = schemathesis(
+            f"http://127.0.0.1:{port}/openapi.json",
+            tmp_path,
+            f"--header=Authorization: Bearer {token}",
+            "--max-examples=10",
             timeout=100,
-            check=False,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
         )
 
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
