@@ -96,7 +96,7 @@ def _builtin_sha256(module: str) -> Callable[[bytes], _Hash] | None:
 
 # CPython's own SHA-256 (_sha2, _sha256 before 3.12), else OpenSSL's through
 # hashlib: the same digests, but without OpenSSL's set-up on every call,
-# which costs a bearer request more than the rest of its token lookup.
+# which a store that finds tokens by hash_token() pays on every request.
 _sha256: Final[Callable[[bytes], _Hash]] = (
     _builtin_sha256("_sha2") or _builtin_sha256("_sha256") or hashlib.sha256
 )
