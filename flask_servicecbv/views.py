@@ -7,10 +7,11 @@ import inspect
 import keyword
 from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
-from types import MappingProxyType
+from types import FunctionType, MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from flask.globals import _cv_app
+from flask import Flask, current_app
+from flask.globals import _cv_app, _cv_request
 from flask.views import MethodView, http_method_funcs
 from werkzeug.exceptions import HTTPException
 
@@ -34,6 +35,10 @@ _RESERVED = frozenset(http_method_funcs)
 
 # The services a class itself declares, kept on each class.
 _OWN = "_servicecbv_own"
+
+# What an app that does not override Flask.ensure_sync runs views with.
+_FLASK_ENSURE_SYNC = Flask.ensure_sync
+_METHOD_VIEW_DISPATCH = MethodView.dispatch_request
 
 
 class ServiceAttr(Generic[T]):
@@ -223,6 +228,11 @@ async def _aclose_current(exc: BaseException | None) -> None:
             await cont._aclose_async(exc)  # noqa: SLF001
 
 
+def _flask_dispatch(view: Any, kwargs: dict[str, Any]) -> Any:
+    # What the view function of View.as_view() does.
+    return current_app.ensure_sync(view.dispatch_request)(**kwargs)
+
+
 class ServiceMixin:
     """
     Give a :class:`flask.views.View` subclass services as attributes.
@@ -278,6 +288,67 @@ class ServiceMixin:
                 method, "__servicecbv_closing__", False
             ):
                 setattr(cls, name, _closing_async(method))
+
+    @classmethod
+    def as_view(
+        cls, name: str, *class_args: Any, **class_kwargs: Any
+    ) -> Callable[..., Any]:
+        """
+        Return the view function, as :meth:`flask.views.View.as_view` does.
+
+        Handlers that are plain functions are called directly: Flask's
+        ``ensure_sync()`` would only find, on every request, that they are
+        not coroutine functions, which is known when the view is registered.
+        An app that overrides ``ensure_sync()``, a view with ``decorators`` or
+        ``init_every_request = False``, and a handler or ``dispatch_request``
+        that is not the function seen here (set on the instance, or patched
+        on the class later) get Flask's own dispatch.
+        """
+        flask_view = super().as_view(name, *class_args, **class_kwargs)  # type: ignore[misc]
+        if cls.decorators or not cls.init_every_request:  # type: ignore[attr-defined]
+            return flask_view  # type: ignore[no-any-return]
+        dispatch = cls.dispatch_request  # type: ignore[attr-defined]
+        if dispatch is _METHOD_VIEW_DISPATCH:
+            handlers = (getattr(cls, method, None) for method in http_method_funcs)
+            plain = frozenset(
+                func
+                for func in handlers
+                if isinstance(func, FunctionType)
+                and not inspect.iscoroutinefunction(func)
+            )
+        elif isinstance(dispatch, FunctionType) and not inspect.iscoroutinefunction(
+            dispatch
+        ):
+            plain = None
+        else:
+            return flask_view  # type: ignore[no-any-return]
+
+        def view(**kwargs: Any) -> Any:
+            self = view.view_class(*class_args, **class_kwargs)  # type: ignore[attr-defined]
+            req = _cv_request.get(None)
+            if (
+                req is None
+                or type(self) is not cls
+                or cls.dispatch_request is not dispatch  # type: ignore[attr-defined]
+                or type(req.app).ensure_sync is not _FLASK_ENSURE_SYNC
+            ):
+                return _flask_dispatch(self, kwargs)
+            if plain is None:
+                return self.dispatch_request(**kwargs)  # type: ignore[attr-defined]
+            # MethodView.dispatch_request(), for handlers known to be plain.
+            method = req.request.method
+            handler = getattr(self, method.lower(), None)
+            if handler is None and method == "HEAD":
+                handler = getattr(self, "get", None)
+            if getattr(handler, "__func__", None) in plain:
+                return handler(**kwargs)  # type: ignore[misc]
+            return _flask_dispatch(self, kwargs)
+
+        view.__dict__.update(flask_view.__dict__)
+        view.__name__ = flask_view.__name__
+        view.__doc__ = flask_view.__doc__
+        view.__module__ = flask_view.__module__
+        return view
 
     async def aservice(self, name: str) -> Any:
         """

@@ -15,10 +15,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import flask.app
 import pytest
-from flask import Blueprint, abort, g
+from flask import Blueprint, Flask, abort, g
 from flask.views import MethodView, View
 
+import flask_servicecbv
 from flask_servicecbv import (
     ServiceAttr,
     ServiceMixin,
@@ -476,7 +478,7 @@ class TestDeclarationErrors:
         ("name", "owner"),
         [
             ("dispatch_request", "MethodView"),
-            ("as_view", "View"),
+            ("as_view", "ServiceMixin"),
             ("methods", "View"),
             ("decorators", "View"),
             ("init_every_request", "View"),
@@ -549,11 +551,11 @@ class TestDeclarationErrors:
         """
         with pytest.raises(
             ServiceDeclarationError,
-            match=r"Bad\.as_view clashes with View\.as_view",
+            match=r"Bad\.decorators clashes with View\.decorators",
         ):
 
             class Bad(ServiceView):
-                as_view = ServiceAttr(Connection)
+                decorators = ServiceAttr(Connection)
 
     def test_unhashable_key(self):
         """
@@ -928,6 +930,237 @@ class TestRouting:
 
         assert [body["db"] for body in bodies] == ["first", "second", "first"]
         assert len({body["view"] for body in bodies}) == 1
+
+
+class TestDispatch:
+    """
+    The view function of as_view() calls plain handlers without asking
+    Flask's ensure_sync() on every request, and otherwise does what Flask's
+    does.
+    """
+
+    @pytest.fixture(name="asked")
+    def _asked(self, monkeypatch):
+        """What Flask's ensure_sync() is asked about, by qualified name."""
+        asked = []
+        real = flask.app.iscoroutinefunction
+
+        def spy(func):
+            asked.append(getattr(func, "__qualname__", repr(func)))
+            return real(func)
+
+        monkeypatch.setattr(flask.app, "iscoroutinefunction", spy)
+        return asked
+
+    def test_plain_handler_called_directly(self, app, client, asked):
+        """Neither dispatch_request nor a plain handler goes to ensure_sync()."""
+        register_value(app, Connection, Connection("db"))
+
+        class Show(ServiceView):
+            services = {"db": Connection}
+
+            def get(self, name):
+                return f"{name}: {self.db.name}"
+
+            def post(self, name):
+                return f"posted {name}", 201
+
+        app.add_url_rule("/show/<name>", view_func=Show.as_view("show"))
+
+        assert client.get("/show/x").text == "x: db"
+        posted = client.post("/show/y")
+        assert (posted.status_code, posted.text) == (201, "posted y")
+        # Flask's dispatch asks about the view function itself, as for any view.
+        assert [name for name in asked if "Show." in name or "dispatch" in name] == []
+
+    def test_head_is_get(self, app, client, asked):
+        """HEAD runs the GET handler, as MethodView does."""
+        calls = []
+
+        class Show(ServiceView):
+            def get(self):
+                calls.append("get")
+                return "body"
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        response = client.head("/show")
+        assert (response.status_code, response.data, calls) == (200, b"", ["get"])
+        assert [name for name in asked if "Show." in name or "dispatch" in name] == []
+
+    def test_view_function_attributes(self):
+        """The view function carries what Flask's does."""
+
+        class Show(ServiceView):
+            """Shows."""
+
+            def get(self):
+                return ""
+
+        ours = Show.as_view("show")
+        flasks = MethodView.as_view.__func__(Show, "show")
+        assert ours.__dict__ == flasks.__dict__
+        assert ours.view_class is Show
+        assert ours.methods == {"GET"}
+        assert (ours.__name__, ours.__doc__, ours.__module__) == (
+            "show",
+            "Shows.",
+            __name__,
+        )
+
+    def test_app_overriding_ensure_sync(self):
+        """An app's own ensure_sync() still sees the view and its handlers."""
+        seen = []
+
+        class Traced(Flask):
+            def ensure_sync(self, func):
+                seen.append(func.__name__)
+                return super().ensure_sync(func)
+
+        app = flask_servicecbv.init_app(Traced(__name__))
+
+        class Show(ServiceView):
+            def get(self):
+                return "traced"
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        assert app.test_client().get("/show").text == "traced"
+        assert seen[:3] == ["show", "dispatch_request", "get"]
+
+    def test_replaced_view_class(self, app, client):
+        """A view_class replaced on the view function is the one dispatched."""
+
+        class Show(ServiceView):
+            def get(self):
+                return "real"
+
+        class Stand(MethodView):
+            def get(self):
+                return "stand-in"
+
+        view = Show.as_view("show")
+        view.view_class = Stand
+        app.add_url_rule("/show", view_func=view)
+
+        assert client.get("/show").text == "stand-in"
+
+    def test_handler_set_on_the_instance(self, app, client):
+        """
+        A handler the instance sets for itself is not the class's function:
+        it goes through ensure_sync(), which runs an async one.
+        """
+
+        class Show(ServiceView):
+            def __init__(self):
+                async def get():
+                    return "from the instance"
+
+                self.get = get
+
+            def get(self):
+                return "from the class"
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        assert client.get("/show").text == "from the instance"
+
+    def test_handler_patched_later(self, app, client, monkeypatch):
+        """A handler patched on the class after as_view() is the one called."""
+
+        class Show(ServiceView):
+            def get(self):
+                return "first"
+
+        app.add_url_rule("/show", view_func=Show.as_view("show"))
+
+        async def patched(self):
+            return "patched"
+
+        monkeypatch.setattr(Show, "get", patched)
+        assert client.get("/show").text == "patched"
+
+    @pytest.mark.parametrize("base", [MethodView, View])
+    def test_dispatch_request_patched_later(self, app, client, monkeypatch, base):
+        """A dispatch_request patched on the class after as_view() is used."""
+
+        def first(self):
+            return "first"
+
+        # MethodView's own dispatch_request, or the View's.
+        body = {"get": first} if base is MethodView else {"dispatch_request": first}
+        show = type("Show", (ServiceMixin, base), {"methods": ["GET"], **body})
+        app.add_url_rule("/show", view_func=show.as_view("show"))
+
+        async def patched(self):
+            return "patched"
+
+        monkeypatch.setattr(show, "dispatch_request", patched)
+        assert client.get("/show").text == "patched"
+
+    def test_unimplemented_method(self, app, client):
+        """A routed method without a handler fails as MethodView fails."""
+
+        class Show(ServiceView):
+            def get(self):
+                return ""
+
+        app.add_url_rule(
+            "/show", view_func=Show.as_view("show"), methods=["GET", "POST"]
+        )
+        app.testing = False
+
+        assert client.post("/show").status_code == 500
+
+    def test_shared_instance(self, app, client):
+        """init_every_request = False keeps Flask's view function."""
+
+        class Show(ServiceView):
+            init_every_request = False
+
+            def get(self):
+                return str(id(self))
+
+        view = Show.as_view("show")
+        app.add_url_rule("/show", view_func=view)
+
+        assert view.__qualname__ == "View.as_view.<locals>.view"
+        assert client.get("/show").text == client.get("/show").text
+
+    def test_own_dispatch_request(self, app, client, asked):
+        """A plain View's own sync dispatch_request is called directly."""
+
+        class Show(ServiceMixin, View):
+            def dispatch_request(self, name):
+                return f"dispatched {name}"
+
+        app.add_url_rule("/show/<name>", view_func=Show.as_view("show"))
+
+        assert client.get("/show/x").text == "dispatched x"
+        assert [name for name in asked if "Show." in name or "dispatch" in name] == []
+
+    def test_own_async_dispatch_request(self, app, client):
+        """An async dispatch_request keeps Flask's view function."""
+
+        class Show(ServiceMixin, View):
+            async def dispatch_request(self):
+                return "async"
+
+        view = Show.as_view("show")
+        app.add_url_rule("/show", view_func=view)
+
+        assert view.__qualname__ == "View.as_view.<locals>.view"
+        assert client.get("/show").text == "async"
+
+    def test_outside_a_request(self, app):
+        """Called outside a request, the view fails as Flask's does."""
+
+        class Show(ServiceView):
+            def get(self):
+                return ""
+
+        with pytest.raises(RuntimeError, match="outside of application context"):
+            Show.as_view("show")()
 
 
 class TestAsyncViews:
