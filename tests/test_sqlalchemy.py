@@ -652,29 +652,62 @@ class TestConnection:
             "database-session": "ok",
         }
 
-    def test_other_app_context_is_not_the_request(self, sa_app):
+    def test_app_context_pushed_in_a_view(self, sa_app, database):
+        """
+        An app context pushed inside a view has a transaction of its own,
+        committed when that context ends; the request's response, a 409
+        that rolls back the request's own, does not touch it (its connection
+        is back in the pool by then).
+        """
+
+        @sa_app.post("/nested")
+        def nested():
+            with sa_app.app_context():
+                _insert(sa_app)
+            _insert(sa_app)
+            return {}, 409
+
+        assert sa_app.test_client().post("/nested").status_code == 409
+        assert len(database.rows()) == 1
+
+    def test_thread_outliving_the_response(self, sa_app, database):
         """
         An app context pushed in a thread with a copy of the request's
-        context variables is not the request's.
+        context variables is not the request's: its transaction, still open
+        when the request's 409 is sent, is committed when the thread's
+        context ends, not rolled back by the response.
         """
-        seen = {}
+        inserted = threading.Event()
+        answered = threading.Event()
+        outcome = []
 
-        @sa_app.get("/where")
-        def where():
-            seen["view"] = _services._in_the_request()
-            context = contextvars.copy_context()
-
-            def elsewhere():
+        def elsewhere():
+            try:
                 with sa_app.app_context():
-                    seen["thread"] = _services._in_the_request()
+                    _insert(sa_app)
+                    outcome.append("inserted")
+                    inserted.set()
+                    answered.wait(timeout=10)
+                    outcome.append(svc.get(Connection).in_transaction())
+            finally:
+                inserted.set()
 
+        thread = None
+
+        @sa_app.post("/elsewhere")
+        def start():
+            nonlocal thread
+            context = contextvars.copy_context()
             thread = threading.Thread(target=context.run, args=(elsewhere,))
             thread.start()
-            thread.join(timeout=10)
-            return {}
+            inserted.wait(timeout=10)
+            return {}, 409
 
-        assert sa_app.test_client().get("/where").status_code == 200
-        assert seen == {"view": True, "thread": False}
+        assert sa_app.test_client().post("/elsewhere").status_code == 409
+        answered.set()
+        thread.join(timeout=10)
+        assert outcome == ["inserted", True]
+        assert len(database.rows()) == 1
 
     def test_without_init_app(self, database):
         """

@@ -9,8 +9,8 @@ import unicodedata
 import weakref
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
-from flask import Flask, after_this_request, current_app, g, request_started
-from flask.globals import _cv_request
+from flask import Flask, after_this_request, current_app
+from flask.globals import _cv_app, _cv_request
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -54,12 +54,6 @@ EXTENSION_KEY: Final = "servicecbv.sqlalchemy"
 #: The SQL function that SQLite connections of :func:`make_engine` get:
 #: :func:`fold` in the database.
 FOLD_FUNCTION: Final = "servicecbv_fold"
-
-# Set on g when a request starts: the request context whose app context this
-# is. A connection opened in another app context (a health check's ping, a
-# thread with a copy of the request's context variables) is not the
-# request's, and must not be ended by the request's response.
-_REQUEST_MARK: Final = "_servicecbv_sqlalchemy_request"
 
 FlaskAppT = TypeVar("FlaskAppT", bound=Flask)
 
@@ -192,54 +186,6 @@ class Transactional(Protocol):
 T = TypeVar("T", bound=Transactional)
 
 
-class _EndWithResponse:
-    """
-    The ``after_this_request`` function that ends a request's transaction:
-    committed if the response's status is below 400, rolled back otherwise.
-
-    A commit that fails raises here, before the response leaves, and Flask
-    answers ``500`` instead: a client is never told ``201`` for a lost write.
-    Flask then runs the function again for the ``500``: it does nothing more.
-    """
-
-    __slots__ = ("ended", "resource")
-
-    def __init__(self, resource: Transactional) -> None:
-        self.resource = resource
-        self.ended = False
-
-    def __call__(self, response: Response) -> Response:
-        if not self.ended:
-            self.ended = True
-            if response.status_code < 400:  # noqa: PLR2004 -- success or redirection
-                self.resource.commit()
-            else:
-                self.resource.rollback()
-        return response
-
-
-def _mark_request(app: Flask, **_: Any) -> None:  # noqa: ARG001 -- blinker's signature
-    # Connected to request_started: it fires before anything of the app's
-    # own runs in the request.
-    setattr(g, _REQUEST_MARK, _cv_request.get())
-
-
-def _in_the_request() -> bool:
-    """
-    Whether the current app context is the one the current request runs in.
-
-    Without :func:`init_app`, nothing marks the request's app context, and
-    any app context with a request is taken for the request's.
-    """
-    req = _cv_request.get(None)
-    if req is None:
-        return False
-    mark = g.get(_REQUEST_MARK)
-    if mark is None:
-        return EXTENSION_KEY not in req.app.extensions
-    return mark is req
-
-
 def request_transaction(resource: T) -> Iterator[T]:
     """
     Yield *resource* (a :class:`~sqlalchemy.engine.Connection` or an ORM
@@ -249,10 +195,11 @@ def request_transaction(resource: T) -> Iterator[T]:
     In a request, the transaction is committed just before the response is
     sent if its status is below 400, and rolled back otherwise; a commit that
     fails is answered with ``500``.
-    Outside a request (a command, a shell, a health check's ping in its own
-    app context), it is committed when the app context ends without an
-    exception and rolled back when one ends it; a commit that fails then is
-    logged, not raised, so a command that must know commits itself.
+    Outside a request, and in any other app context than the request's own
+    (one pushed inside a view, a health check's ping, a thread's), it is
+    committed when the app context ends without an exception and rolled back
+    when one ends it; a commit that fails then is logged, not raised, so a
+    command that must know commits itself.
 
     .. code-block:: python
 
@@ -260,15 +207,36 @@ def request_transaction(resource: T) -> Iterator[T]:
             with engine.connect() as conn:
                 yield from request_transaction(conn)
     """
-    in_request = _in_the_request()
-    if in_request:
-        after_this_request(_EndWithResponse(resource))
+    ended = False
+    if _cv_request.get(None) is not None:
+        made_in = _cv_app.get(None)
+
+        def end_with_response(response: Response) -> Response:
+            # Flask runs it in the request's app context. A transaction of
+            # another app context (pushed in a view, or in a thread with a
+            # copy of the request's context variables) ends with that
+            # context: its teardown may have come already, or may still be
+            # to come, in another thread.
+            nonlocal ended
+            if not ended and _cv_app.get(None) is made_in:
+                # Ended before the commit: a commit that fails is answered
+                # 500, and Flask then runs this again.
+                ended = True
+                if response.status_code < 400:  # noqa: PLR2004 -- success or redirection
+                    resource.commit()
+                else:
+                    resource.rollback()
+            return response
+
+        after_this_request(end_with_response)
     try:
         yield resource
     except BaseException:
+        ended = True
         resource.rollback()
         raise
-    if not in_request:
+    if not ended:
+        ended = True
         resource.commit()
 
 
@@ -532,7 +500,6 @@ def init_app(app: FlaskAppT, *, session: bool = False) -> FlaskAppT:
         svc.register_factory(
             app, Session, session_factory(), ping=ping, name="database-session"
         )
-    request_started.connect(_mark_request, app, weak=False)
     app.register_error_handler(PoolTimeoutError, database_unavailable)
     app.register_error_handler(OperationalError, database_unavailable)
     return app
