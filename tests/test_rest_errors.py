@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 from flask import Blueprint, Response, abort
@@ -28,6 +29,7 @@ from flask_servicecbv.rest import (
     reads,
     returns,
 )
+from flask_servicecbv.rest import errors as errors_module
 
 SECRET = "s3cr3t-config-value"  # noqa: S105 -- a fake that must not leak
 # What a failing view's exception says: none of it may reach the client.
@@ -529,6 +531,40 @@ class TestCappedErrors:
         }
         assert capped["json"]["c"] == "one"
         assert capped_errors({"json": {"a": ["x"]}}) == ({"json": {"a": ["x"]}}, False)
+
+    @pytest.mark.parametrize(
+        "messages",
+        [
+            {"json": {"a": ["x"], "b": ["y", "z"]}, "query": {"q": ["bad"]}},
+            {"json": {"a": ["x" * 101]}},
+            {"json": {"x" * 101: ["bad"]}},
+            {"x" * 101: {"a": ["bad"]}},
+            {"json": {"a": ["bad"] * (MAX_FIELD_ERRORS + 1)}},
+            {"json": {f"f{n}": ["bad"] for n in range(MAX_ERRORS + 1)}},
+            {"json": {"a": {"0": ["bad"]}}},
+            {"json": {"a": "one"}},
+            {"json": "one"},
+            {1: {"a": ["bad"]}},
+            {"json": {1: ["bad"], "a": [{"nested": "dict"}]}},
+            types.MappingProxyType({"json": {"a": ["x"]}}),
+        ],
+    )
+    def test_shortcut_agrees(self, messages, monkeypatch):
+        """
+        Messages that need no cut come back as they are, and the shortcut
+        that tells so agrees with the full walk on every shape.
+        """
+        quick = capped_errors(messages)
+        monkeypatch.setattr(errors_module, "_within_caps", lambda _: False)
+        walked = capped_errors(messages)
+
+        assert quick == walked
+
+    def test_nothing_to_cut_is_not_copied(self):
+        """Messages within the caps are returned as they are."""
+        messages = {"json": {"a": ["x"], "b": ["y", "z"]}, "query": {"q": ["bad"]}}
+
+        assert capped_errors(messages)[0] is messages
 
     def test_budget_spent(self):
         """

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app
+from flask.globals import _cv_app, _cv_request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -91,6 +92,37 @@ def _short(text: Any) -> Any:
     return text
 
 
+def _within_caps(messages: Mapping[str, Any]) -> bool:
+    """
+    Whether *messages* are a dict of locations, each a dict of fields, each
+    a list of messages, that :func:`capped_errors` would leave as they are.
+    """
+    if type(messages) is not dict:
+        return False
+    listed = 0
+    for location, fields_ in messages.items():
+        if (
+            type(fields_) is not dict
+            or type(location) is not str
+            or len(location) > _MAX_TEXT
+        ):
+            return False
+        listed += len(fields_)
+        if listed > MAX_ERRORS:
+            return False
+        for name, texts in fields_.items():
+            if (
+                type(texts) is not list
+                or len(texts) > MAX_FIELD_ERRORS
+                or (type(name) is str and len(name) > _MAX_TEXT)
+            ):
+                return False
+            for text in texts:
+                if type(text) is str and len(text) > _MAX_TEXT:
+                    return False
+    return True
+
+
 def capped_errors(messages: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """
     Return validation *messages* cut to what a ``422`` lists, and whether
@@ -99,8 +131,12 @@ def capped_errors(messages: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     The first :data:`MAX_ERRORS` errors in all are kept, at most
     :data:`MAX_FIELD_ERRORS` items below one field and messages of one field
     or item, and names and messages are cut to 100 characters: an error body
-    does not grow with the input.
+    does not grow with the input. *messages* that need no cut are returned
+    as they are.
     """
+    if _within_caps(messages):
+        # The common case, a few fields' messages: nothing to cut or copy.
+        return messages, False  # type: ignore[return-value]
     budget = MAX_ERRORS
     cut = False
     capped: dict[str, Any] = {}
@@ -174,7 +210,9 @@ def _handler(*, problem: bool) -> Any:
         if e.response is not None:
             # The code that raised it built the response it wants sent.
             return e.response  # type: ignore[return-value]
-        app = current_app
+        # The contexts themselves, not their proxies: this answers every
+        # 4xx of a REST API.
+        app = _cv_app.get().app
         response = app.response_class(
             json_bytes(app, error_body(e, problem=problem)),
             status=e.code or 500,
@@ -182,7 +220,8 @@ def _handler(*, problem: bool) -> Any:
         )
         # Keep what the exception says in headers: Allow on a 405,
         # WWW-Authenticate on a 401, Retry-After, Accept-Post.
-        for name, value in e.get_headers(request.environ):
+        req = _cv_request.get(None)
+        for name, value in e.get_headers(None if req is None else req.request.environ):
             if name.lower() not in _BODY_HEADERS:
                 response.headers.add(name, value)
         return response

@@ -878,7 +878,8 @@ class ListMixin(_GenericMixin):
         query = type(name, (base,), arguments)
         envelope = Schema.from_dict(
             {
-                "items": fields.List(fields.Nested(_item_schema(cls)), required=True),
+                # One dump of the whole list, not one per item.
+                "items": fields.Nested(_item_schema(cls), many=True, required=True),
                 "meta": fields.Nested(cls.PAGINATION.META_SCHEMA, required=True),
             },
             name=f"{cls.__name__}Page",
