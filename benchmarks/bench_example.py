@@ -7,8 +7,15 @@ and schemas; only the wiring differs: the example uses flask_servicecbv's
 registry, generic views and declarations, the twin hand-written routes, `g`
 and hooks.
 A bounded load generator (16 clients on keep-alive connections) sends the
-same mix to each: 70% reads, 25% writes, 5% invalid bodies, in rounds that
-alternate between the two apps to cancel drift.
+same mix to both at the same time: 70% reads, 25% writes, 5% invalid
+bodies, each client sending each operation to one app then the other, in
+turn first. Both servers thus work under the same load on the same machine
+at every moment, and what each one costs is measured as its CPU time per
+request (its processes' user and system time, from /proc): the example's
+capacity against the twin's is the twin's CPU time per request over the
+example's, paired by round. A machine whose speed drifts (a shared virtual
+machine) moves both apps alike; comparing throughputs measured one app
+after the other could not tell 5% from that drift.
 Every response's status is checked; afterwards every 201 must be in the
 table, once, and nothing else; on PostgreSQL, no transaction may be left
 open and the connections must be back to their baseline once the servers
@@ -28,6 +35,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import math
 import os
 import platform
 import random
@@ -403,11 +411,52 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Server:
+    """A gunicorn server of the run: its port, and its master's process id."""
+
+    port: int
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """
+        The user and system time of the server's processes so far: the
+        master's session (it runs in a session of its own) holds its workers.
+        """
+        return session_cpu_seconds(self.pid)
+
+
+def session_cpu_seconds(session: int, proc: Path = Path("/proc")) -> float:
+    """
+    Return the user and system time, in seconds, of the living processes of
+    *session*, read from Linux's *proc*.
+
+    Raises:
+        BenchmarkError: There is no /proc to read.
+    """
+    if not (proc / "self" / "stat").exists():
+        msg = "measuring a server's CPU time needs Linux's /proc."
+        raise BenchmarkError(msg)
+    ticks = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # After "pid (name) ": state, ppid, pgrp, session, ... utime, stime.
+        fields_ = stat[stat.rindex(")") + 2 :].split()
+        if int(fields_[3]) == session:
+            ticks += int(fields_[11]) + int(fields_[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def serve(
     app: str, database_url: str, workdir: Path, *, workers: int, threads: int
-) -> Iterator[int]:
-    """Run *app* under gunicorn until the block ends; yield its port."""
+) -> Iterator[Server]:
+    """Run *app* under gunicorn until the block ends; yield the server."""
     port = _free_port()
     log = workdir / f"gunicorn-{port}.log"
     env = {
@@ -452,7 +501,7 @@ def serve(
                 break
             except OSError:
                 time.sleep(0.1)
-        yield port
+        yield Server(port, server.pid)
     finally:
         server.terminate()
         try:
@@ -470,11 +519,10 @@ class Tally:
     """What one app answered, over all rounds."""
 
     latencies: list[float] = field(default_factory=list)
-    seconds: float = 0.0
     created: dict[int, str] = field(default_factory=dict)
     statuses: dict[int, int] = field(default_factory=dict)
-    # Requests per second in each round.
-    rates: list[float] = field(default_factory=list)
+    # The server's CPU seconds per request in each round.
+    cpu: list[float] = field(default_factory=list)
 
 
 def plan(requests: int, seeded: int, rng: random.Random) -> list[tuple[str, ...]]:
@@ -527,50 +575,59 @@ def _send(
 
 
 def drive(  # noqa: C901 -- the client loop and its checks, in one place
-    name: str,
-    port: int,
+    ports: dict[str, int],
     ops: list[tuple[str, ...]],
     clients: int,
-    tally: Tally,
+    tallies: dict[str, Tally],
     *,
     token: str,
 ) -> None:
     """
-    Send *ops* with *clients* threads, each on its own keep-alive connection,
-    with the bearer *token*.
+    Send *ops* to every app of *ports* with *clients* threads, each on a
+    keep-alive connection per app, with the bearer *token*: each operation
+    goes to every app in turn, the first app changing from one operation
+    to the next.
     """
     lock = threading.Lock()
     errors: list[str] = []
     shares = [ops[i::clients] for i in range(clients)]
     start_all = threading.Barrier(clients + 1)
+    names = list(ports)
 
     def client(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        latencies: list[float] = []
-        created: dict[int, str] = {}
-        statuses: dict[int, int] = {}
+        conns = {
+            name: http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for name, port in ports.items()
+        }
+        seen = {name: Tally() for name in names}
         start_all.wait()
         try:
             for number, op in enumerate(shares[index]):
-                title = f"{name}-{port}-{index}-{number}-{time.monotonic_ns()}"
-                begin = time.perf_counter()
-                status, body = _send(conn, op, title, token)
-                latencies.append(time.perf_counter() - begin)
-                statuses[status] = statuses.get(status, 0) + 1
-                if status != EXPECTED[op[0]]:
-                    errors.append(f"{name}: {op} answered {status} {body[:200]!r}")
-                    return
-                if status == 201:
-                    created[json.loads(body)["id"]] = title
+                turn = number % len(names)
+                for name in names[turn:] + names[:turn]:
+                    title = f"{name}-{index}-{number}-{time.monotonic_ns()}"
+                    begin = time.perf_counter()
+                    status, body = _send(conns[name], op, title, token)
+                    tally = seen[name]
+                    tally.latencies.append(time.perf_counter() - begin)
+                    tally.statuses[status] = tally.statuses.get(status, 0) + 1
+                    if status != EXPECTED[op[0]]:
+                        errors.append(f"{name}: {op} answered {status} {body[:200]!r}")
+                        return
+                    if status == 201:
+                        tally.created[json.loads(body)["id"]] = title
         except OSError as e:
-            errors.append(f"{name}: {type(e).__name__}: {e}")
+            errors.append(f"{type(e).__name__}: {e}")
         finally:
-            conn.close()
+            for conn in conns.values():
+                conn.close()
             with lock:
-                tally.latencies.extend(latencies)
-                tally.created.update(created)
-                for status, count in statuses.items():
-                    tally.statuses[status] = tally.statuses.get(status, 0) + count
+                for name, tally in seen.items():
+                    total = tallies[name]
+                    total.latencies.extend(tally.latencies)
+                    total.created.update(tally.created)
+                    for status, count in tally.statuses.items():
+                        total.statuses[status] = total.statuses.get(status, 0) + count
 
     threads = [
         threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)
@@ -578,14 +635,10 @@ def drive(  # noqa: C901 -- the client loop and its checks, in one place
     for thread in threads:
         thread.start()
     start_all.wait()
-    begin = time.perf_counter()
     for thread in threads:
         thread.join(timeout=600)
-    elapsed = time.perf_counter() - begin
-    tally.seconds += elapsed
-    tally.rates.append(len(ops) / elapsed)
     if any(thread.is_alive() for thread in threads):
-        errors.append(f"{name}: a client did not finish within 600 s")
+        errors.append("a client did not finish within 600 s")
     if errors:
         raise BenchmarkError(errors[0])
 
@@ -676,7 +729,7 @@ def run_database(args: argparse.Namespace, kind: str, url: str) -> dict[str, Any
     probe = create_engine(url) if kind == "postgresql" else None
     baseline = _sessions(probe) if probe is not None else None
     tallies = {"example": Tally(), "twin": Tally()}
-    warm = Tally()
+    warm = {"example": Tally(), "twin": Tally()}
     apps = {
         "example": "example_api:create_app()",
         "twin": "bench_example:create_twin()",
@@ -685,26 +738,28 @@ def run_database(args: argparse.Namespace, kind: str, url: str) -> dict[str, Any
     left_open = None
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        ports = {
+        servers = {
             name: stack.enter_context(
                 serve(app, url, workdir, workers=args.workers, threads=args.threads)
             )
             for name, app in apps.items()
         }
-        # Untimed: every worker thread connects and warms up first.
-        warmup = plan(args.warmup, args.seeded, rng)
-        for name in apps:
-            drive(name, ports[name], warmup, args.clients, warm, token=token)
+        ports = {name: server.port for name, server in servers.items()}
+        # Unmeasured: every worker thread connects and warms up first.
+        drive(
+            ports, plan(args.warmup, args.seeded, rng), args.clients, warm, token=token
+        )
         per_round = max(1, args.requests // args.rounds)
-        order = ["example", "twin"]
         for _ in range(args.rounds):
             ops = plan(per_round, args.seeded, rng)
-            for name in order:
-                drive(name, ports[name], ops, args.clients, tallies[name], token=token)
-            order.reverse()
+            before = {name: server.cpu_seconds() for name, server in servers.items()}
+            drive(ports, ops, args.clients, tallies, token=token)
+            for name, server in servers.items():
+                spent = server.cpu_seconds() - before[name]
+                tallies[name].cpu.append(spent / len(ops))
         if probe is not None:
             left_open = _sessions(probe, "idle in transaction")
-    rows = check_rows(url, args.seeded, [*tallies.values(), warm])
+    rows = check_rows(url, args.seeded, [*tallies.values(), *warm.values()])
     after = None
     if probe is not None:
         deadline = time.monotonic() + 15
@@ -719,11 +774,11 @@ def run_database(args: argparse.Namespace, kind: str, url: str) -> dict[str, Any
         if after != baseline:
             msg = f"{after} connections open after the run, {baseline} before."
             raise BenchmarkError(msg)
-    # The machine's speed drifts: compare the two apps within each round,
-    # then take the median over rounds.
+    # The example's capacity against the twin's in each round, where both
+    # served the same requests at the same time; the median over rounds.
     paired = [
-        ex / tw
-        for ex, tw in zip(tallies["example"].rates, tallies["twin"].rates, strict=True)
+        tw / ex if ex > 0 else math.inf
+        for ex, tw in zip(tallies["example"].cpu, tallies["twin"].cpu, strict=True)
     ]
     q1, ratio, q3 = (
         statistics.quantiles(paired, n=4, method="inclusive")
@@ -748,8 +803,7 @@ def _summary(name: str, tally: Tally) -> dict[str, Any]:
     return {
         "app": name,
         "requests": len(latencies),
-        "seconds": tally.seconds,
-        "throughput": len(latencies) / tally.seconds,
+        "cpu_ms": statistics.fmean(tally.cpu) * 1000,
         "p50_ms": cuts[49] * 1000,
         "p99_ms": cuts[98] * 1000,
         "statuses": dict(sorted(tally.statuses.items())),
@@ -759,16 +813,16 @@ def _summary(name: str, tally: Tally) -> dict[str, Any]:
 
 def markdown(runs: list[dict[str, Any]], target: float) -> str:
     lines = [
-        "| database | app | requests | req/s | p50 ms | p99 ms | vs twin |",
+        "| database | app | requests | CPU ms/request | p50 ms | p99 ms | vs twin |",
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for run in runs:
         twin = next(r for r in run["results"] if r["app"] == "twin")
         for row in run["results"]:
-            ratio = row["throughput"] / twin["throughput"]
+            ratio = twin["cpu_ms"] / row["cpu_ms"] if row["cpu_ms"] else math.inf
             lines.append(
                 f"| {run['database']} | {row['app']} | {row['requests']} "
-                f"| {row['throughput']:.0f} | {row['p50_ms']:.1f} "
+                f"| {row['cpu_ms']:.2f} | {row['p50_ms']:.1f} "
                 f"| {row['p99_ms']:.1f} | {ratio:.3f} |"
             )
     lines.append("")
@@ -782,7 +836,8 @@ def markdown(runs: list[dict[str, Any]], target: float) -> str:
             else ""
         )
         lines.append(
-            f"- {run['database']}: example/twin throughput, paired by round, "
+            f"- {run['database']}: example's capacity against the twin's (twin's "
+            f"CPU time per request over the example's), paired by round, "
             f"median {ratio:.3f} (q1..q3 {run['ratio_q1']:.3f}.."
             f"{run['ratio_q3']:.3f}), target >= {1 - target:.2f}: {verdict}; "
             f"{run['rows']} rows, every 201 "
@@ -795,9 +850,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
     parser.add_argument("--requests", type=int, default=20_000, help="per app")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--rounds", type=int, default=10, help="alternations")
+    parser.add_argument("--rounds", type=int, default=10, help="measured rounds")
     parser.add_argument(
-        "--warmup", type=int, default=500, help="untimed requests per app"
+        "--warmup", type=int, default=500, help="unmeasured requests per app"
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
@@ -854,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
         _print_table(args, env, runs)
     if missed:
         print(
-            f"FAILED: target missed: example/twin throughput below "
+            f"FAILED: target missed: example's capacity against the twin's below "
             f"{1 - args.target:.2f} on {', '.join(missed)}.",
             file=sys.stderr,
         )

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -464,8 +465,9 @@ sys.exit(bench_example.main(sys.argv[1:]))
 class TestBenchExample:
     def test_tiny_run(self):
         """
-        A tiny load on example_api and its twin under gunicorn exits 0 and
-        reports both apps' throughput and latency, every 201 stored once.
+        A tiny load on example_api and its twin under gunicorn, at the same
+        time, exits 0 and reports what each server's CPU time per request and
+        latency were, every 201 stored once.
         """
         result = _python(
             "benchmarks/bench_example.py", *TINY_LOAD, "--target", "1", "--json"
@@ -477,8 +479,71 @@ class TestBenchExample:
         assert [row["app"] for row in run["results"]] == ["example", "twin"]
         for row in run["results"]:
             assert row["requests"] == 40
-            assert row["throughput"] > 0
+            assert sum(row["statuses"].values()) == 40
+            assert row["cpu_ms"] > 0
             assert 0 < row["p50_ms"] <= row["p99_ms"]
+        assert run["ratio_q1"] <= run["ratio"] <= run["ratio_q3"]
+
+    @pytest.fixture(name="bench_example")
+    def _bench_example(self, monkeypatch):
+        monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+        import bench_example  # noqa: PLC0415 -- a script, not a package
+
+        return bench_example
+
+    def test_session_cpu(self, bench_example):
+        """
+        A server's CPU time counts every process of its session, and only
+        those.
+        """
+        burn = (
+            "import time\n"
+            "end = time.process_time() + 0.3\n"
+            "while time.process_time() < end: pass\n"
+            "time.sleep(30)"
+        )
+        child = subprocess.Popen(  # noqa: S603 -- our own interpreter
+            [sys.executable, "-c", burn], start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 20
+            spent = 0.0
+            while spent < 0.3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                spent = bench_example.session_cpu_seconds(child.pid)
+        finally:
+            child.kill()
+            child.wait(timeout=10)
+        assert 0.3 <= spent < 5
+        assert bench_example.session_cpu_seconds(child.pid) == 0
+
+    def test_session_cpu_reads_stat(self, bench_example, tmp_path):
+        """
+        The times are read after the process name, whatever it holds, and
+        processes gone meanwhile or of another session are skipped.
+        """
+        ticks = os.sysconf("SC_CLK_TCK")
+        rest = "S 1 {session} {session} 0 -1 0 0 0 0 0 {utime} {stime} 0 0"
+        procs = {
+            "self": rest.format(session=1, utime=0, stime=0),
+            "10": rest.format(session=7, utime=ticks, stime=ticks // 2),
+            "11": rest.format(session=7, utime=ticks // 2, stime=0),
+            "12": rest.format(session=8, utime=ticks * 9, stime=0),
+        }
+        names = {"self": "x", "10": "a) (b", "11": "gunicorn: worker", "12": "c"}
+        for entry, fields_ in procs.items():
+            (tmp_path / entry).mkdir()
+            (tmp_path / entry / "stat").write_text(
+                f"{entry} ({names[entry]}) {fields_}"
+            )
+        (tmp_path / "13").mkdir()  # gone: no stat left to read
+
+        assert bench_example.session_cpu_seconds(7, tmp_path) == pytest.approx(2.0)
+
+    def test_session_cpu_without_proc(self, bench_example, tmp_path):
+        """Without /proc the run stops, saying why."""
+        with pytest.raises(bench_example.BenchmarkError, match="needs Linux's /proc"):
+            bench_example.session_cpu_seconds(1, tmp_path)
 
     def test_lost_row_fails(self):
         """
