@@ -329,7 +329,7 @@ class ServiceMixin:
             if (
                 req is None
                 or type(self) is not cls
-                or cls.dispatch_request is not dispatch  # type: ignore[attr-defined]
+                or cls.dispatch_request is not dispatch
                 or type(req.app).ensure_sync is not _FLASK_ENSURE_SYNC
             ):
                 return _flask_dispatch(self, kwargs)

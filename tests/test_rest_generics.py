@@ -35,6 +35,7 @@ from flask_servicecbv.rest import (
 )
 from flask_servicecbv.rest.generics import (
     SortField,
+    _Items,
     action,
     at_least,
     at_most,
@@ -126,6 +127,29 @@ def listed(n, *tags):
 
 
 class TestList:
+    def test_page_dumped_in_one_call(self):
+        """
+        A page's items are dumped by one call of the item schema, to the
+        same data as one call per item; no items dump to None.
+        """
+
+        class Item(Schema):
+            name = fields.String()
+
+        calls = []
+
+        class Counted(Item):
+            def dump(self, obj, *, many=None):
+                calls.append(many)
+                return super().dump(obj, many=many)
+
+        items = [{"name": "a"}, {"name": "b"}, {"name": "c"}]
+        field = _Items(fields.Nested(Counted()))
+
+        assert field.serialize("items", {"items": items}) == Item(many=True).dump(items)
+        assert calls == [True]
+        assert field.serialize("items", {"items": None}) is None
+
     def test_first_page(self, client):
         """
         The listing's first page has the default size, metadata and links.

@@ -687,6 +687,19 @@ def action(name: str, *, method: str = "post") -> Callable[[Any], Action]:
     return decorate
 
 
+class _Items(fields.List[Any]):
+    """
+    The items of a page: documented as a list of the item schema, dumped in
+    one call of that schema instead of one per item.
+    """
+
+    def _serialize(self, value: Any, *_: Any, **__: Any) -> Any:
+        if value is None:
+            return None
+        inner: fields.Nested = self.inner  # type: ignore[assignment]
+        return inner.schema.dump(value, many=True)
+
+
 class _GenericMixin(RestMixin):
     """What every generic view shares: the schema, the repository, the id."""
 
@@ -878,8 +891,7 @@ class ListMixin(_GenericMixin):
         query = type(name, (base,), arguments)
         envelope = Schema.from_dict(
             {
-                # One dump of the whole list, not one per item.
-                "items": fields.Nested(_item_schema(cls), many=True, required=True),
+                "items": _Items(fields.Nested(_item_schema(cls)), required=True),
                 "meta": fields.Nested(cls.PAGINATION.META_SCHEMA, required=True),
             },
             name=f"{cls.__name__}Page",
