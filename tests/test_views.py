@@ -999,6 +999,7 @@ class TestDispatch:
 
         ours = Show.as_view("show")
         flasks = MethodView.as_view.__func__(Show, "show")
+        assert Show().get() == ""
         assert ours.__dict__ == flasks.__dict__
         assert ours.view_class is Show
         assert ours.methods == {"GET"}
@@ -1044,6 +1045,7 @@ class TestDispatch:
         app.add_url_rule("/show", view_func=view)
 
         assert client.get("/show").text == "stand-in"
+        assert Show().get() == "real"
 
     def test_handler_set_on_the_instance(self, app, client):
         """
@@ -1064,6 +1066,7 @@ class TestDispatch:
         app.add_url_rule("/show", view_func=Show.as_view("show"))
 
         assert client.get("/show").text == "from the instance"
+        assert Show.get(None) == "from the class"
 
     def test_handler_patched_later(self, app, client, monkeypatch):
         """A handler patched on the class after as_view() is the one called."""
@@ -1073,6 +1076,7 @@ class TestDispatch:
                 return "first"
 
         app.add_url_rule("/show", view_func=Show.as_view("show"))
+        assert client.get("/show").text == "first"
 
         async def patched(self):
             return "patched"
@@ -1091,6 +1095,7 @@ class TestDispatch:
         body = {"get": first} if base is MethodView else {"dispatch_request": first}
         show = type("Show", (ServiceMixin, base), {"methods": ["GET"], **body})
         app.add_url_rule("/show", view_func=show.as_view("show"))
+        assert client.get("/show").text == "first"
 
         async def patched(self):
             return "patched"
@@ -1110,6 +1115,7 @@ class TestDispatch:
         )
         app.testing = False
 
+        assert client.get("/show").status_code == 200
         assert client.post("/show").status_code == 500
 
     def test_shared_instance(self, app, client):
@@ -1161,6 +1167,7 @@ class TestDispatch:
 
         with pytest.raises(RuntimeError, match="outside of application context"):
             Show.as_view("show")()
+        assert Show().get() == ""
 
 
 class TestAsyncViews:
