@@ -1068,25 +1068,19 @@ class TestDispatch:
         assert client.get("/show").text == "from the instance"
         assert Show.get(None) == "from the class"
 
-    def test_handler_patched_later(self, app, client, monkeypatch):
-        """A handler patched on the class after as_view() is the one called."""
-
-        class Show(ServiceView):
-            def get(self):
-                return "first"
-
-        app.add_url_rule("/show", view_func=Show.as_view("show"))
-        assert client.get("/show").text == "first"
-
-        async def patched(self):
-            return "patched"
-
-        monkeypatch.setattr(Show, "get", patched)
-        assert client.get("/show").text == "patched"
-
-    @pytest.mark.parametrize("base", [MethodView, View])
-    def test_dispatch_request_patched_later(self, app, client, monkeypatch, base):
-        """A dispatch_request patched on the class after as_view() is used."""
+    @pytest.mark.parametrize(
+        ("base", "patched_name"),
+        [
+            (MethodView, "get"),
+            (MethodView, "dispatch_request"),
+            (View, "dispatch_request"),
+        ],
+    )
+    def test_patched_later(self, app, client, monkeypatch, base, patched_name):
+        """
+        A handler or a dispatch_request patched on the class after as_view()
+        is the one called.
+        """
 
         def first(self):
             return "first"
@@ -1100,7 +1094,7 @@ class TestDispatch:
         async def patched(self):
             return "patched"
 
-        monkeypatch.setattr(show, "dispatch_request", patched)
+        monkeypatch.setattr(show, patched_name, patched)
         assert client.get("/show").text == "patched"
 
     def test_unimplemented_method(self, app, client):
